@@ -1,0 +1,85 @@
+"""Request gates for logged-in users: idle timeout, first-login password change, and the current region."""
+
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from . import clock
+from .audit import AuditAction, record
+from .scope import code_within
+
+LAST_ACTIVITY = "linli_last_activity"
+CURRENT_REGION = "linli_region"
+
+
+def idle_limit_minutes(user) -> int:
+    return settings.LINLI_RESIDENT_IDLE_MINUTES if user.is_resident else settings.LINLI_STAFF_IDLE_MINUTES
+
+
+class IdleTimeoutMiddleware:
+    """End a session after a period without requests (30 minutes for staff by default)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and request.session.session_key is not None:
+            now = clock.now()
+            last = request.session.get(LAST_ACTIVITY)
+            if last is not None:
+                idle = (now - datetime.fromisoformat(last)).total_seconds() / 60
+                if idle > idle_limit_minutes(user):
+                    record(AuditAction.IDLE_TIMEOUT, actor=user, request=request, idle_minutes=int(idle))
+                    logout(request)
+                    if request.path.startswith("/api/"):
+                        return self.get_response(request)
+                    messages.info(request, _("You were logged out after a period of inactivity."))
+                    return redirect(f"{reverse('core:login')}?next={request.path}")
+            request.session[LAST_ACTIVITY] = now.isoformat()
+        return self.get_response(request)
+
+
+class AccountGateMiddleware:
+    """Until a first-login password is changed, an account may only change it (or log out)."""
+
+    allowed = ("core:password_change", "core:logout", "set_language")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated and user.must_change_password:
+            allowed_paths = {reverse(name) for name in self.allowed}
+            if request.path not in allowed_paths and not request.path.startswith(settings.STATIC_URL):
+                if request.path.startswith("/api/"):
+                    from django.http import JsonResponse
+
+                    return JsonResponse(
+                        {"detail": _("Change your password in the console before using the API.")}, status=403
+                    )
+                return redirect("core:password_change")
+        return self.get_response(request)
+
+
+class CurrentRegionMiddleware:
+    """``request.region_code``: the region the user is working in, always inside their scope."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.region_code = None
+        user = request.user
+        if user.is_authenticated and not user.is_resident and user.scope_codes:
+            chosen = request.session.get(CURRENT_REGION)
+            if not chosen or not code_within(chosen, user.scope_codes):
+                chosen = user.scope_codes[0]
+            request.region_code = chosen
+        return self.get_response(request)
