@@ -43,7 +43,12 @@ class AppendOnlyQuerySet(ScopedQuerySet):
 class AuditLog(models.Model):
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
-        "core.User", verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "core.User",
+        verbose_name=_("actor"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
     actor_name = models.CharField(_("actor name"), max_length=150, blank=True)
     action = models.CharField(_("action"), max_length=40, db_index=True)
@@ -90,7 +95,8 @@ def record(
 ) -> AuditLog:
     """Write one audit row. The region defaults to the actor's widest scope, so auditors there see it."""
     if region_code is None:
-        region_code = actor.scope_codes[0] if actor is not None and actor.scope_codes else default_region_code()
+        scoped = actor is not None and actor.scope_codes
+        region_code = actor.scope_codes[0] if scoped else default_region_code()
     entry = AuditLog.objects.create(
         actor=actor if actor is not None and actor.pk else None,
         actor_name=actor_name or (actor.username if actor is not None else ""),
@@ -106,7 +112,7 @@ def record(
 
 
 def default_region_code() -> str:
-    """Where events without a known actor (a failed login for an unknown name) are filed: the first district."""
+    """Where events without a scoped actor (say a failed login for an unknown name) go: the first district."""
     from .models import Region
 
     return Region.objects.filter(parent=None).order_by("code").values_list("code", flat=True).first() or ""

@@ -4,9 +4,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from . import clock
@@ -29,20 +30,24 @@ class IdleTimeoutMiddleware:
 
     def __call__(self, request):
         user = request.user
-        if user.is_authenticated and request.session.session_key is not None:
-            now = clock.now()
+        if user.is_authenticated and SESSION_KEY in request.session:
             last = request.session.get(LAST_ACTIVITY)
             if last is not None:
-                idle = (now - datetime.fromisoformat(last)).total_seconds() / 60
+                idle = (clock.now() - datetime.fromisoformat(last)).total_seconds() / 60
                 if idle > idle_limit_minutes(user):
                     record(AuditAction.IDLE_TIMEOUT, actor=user, request=request, idle_minutes=int(idle))
                     logout(request)
                     if request.path.startswith("/api/"):
+                        # Now anonymous: the API answers with its own "not authenticated" response.
                         return self.get_response(request)
                     messages.info(request, _("You were logged out after a period of inactivity."))
-                    return redirect(f"{reverse('core:login')}?next={request.path}")
-            request.session[LAST_ACTIVITY] = now.isoformat()
-        return self.get_response(request)
+                    return redirect(f"{reverse('core:login')}?{urlencode({'next': request.get_full_path()})}")
+        response = self.get_response(request)
+        # Stamp after the view, so that the request that logs in starts the clock too (a session that is never
+        # used after logging in must still expire). Token-authenticated API calls have no session to stamp.
+        if request.user.is_authenticated and SESSION_KEY in request.session:
+            request.session[LAST_ACTIVITY] = clock.now().isoformat()
+        return response
 
 
 class AccountGateMiddleware:

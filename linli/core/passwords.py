@@ -1,4 +1,4 @@
-"""Password policy: at least 8 characters (Django's validator), three of four character classes, not the username."""
+"""Password policy: at least 8 characters (Django's validator), three of four character classes, no name."""
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -26,7 +26,8 @@ class CharacterClassValidator:
 
     def get_help_text(self):
         return _(
-            "The password must use at least %(n)d of: lower-case letters, upper-case letters, digits, symbols."
+            "The password must use at least %(n)d of: lower-case letters, upper-case letters, digits, "
+            "symbols."
         ) % {"n": self.required_classes}
 
 

@@ -1,7 +1,7 @@
 """Region codes: district (6) → street/town (9) → community/village (12) → grid (15).
 
-GB/T 2260 gives the 6-digit county-level code, GB/T 10114 and the statistics bureau's division codes the 3-digit
-street/town and community/village segments; a grid is its community code plus a 3-digit sequence.
+GB/T 2260 gives the 6-digit county-level code, GB/T 10114 and the statistics bureau's division codes the
+3-digit street/town and community/village segments; a grid is its community code plus a 3-digit sequence.
 """
 
 import re
@@ -21,10 +21,15 @@ class Level(models.TextChoices):
 CODE_LENGTHS = {Level.DISTRICT: 6, Level.STREET: 9, Level.COMMUNITY: 12, Level.GRID: 15}
 LEVEL_BY_LENGTH = {length: level for level, length in CODE_LENGTHS.items()}
 PARENT_LEVEL = {Level.STREET: Level.DISTRICT, Level.COMMUNITY: Level.STREET, Level.GRID: Level.COMMUNITY}
-_DISTRICT_CODE = re.compile(r"^[1-8]\d\d\d\d\d$")
+_DISTRICT_CODE = re.compile(r"^\d{6}$")
+# The provinces of GB/T 2260 (first two digits of every county-level code), Hong Kong and Macao included.
+PROVINCES = frozenset(
+    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
+    "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
+)
 
 
-def level_of(code: str) -> str | None:
+def level_of(code: str) -> Level | None:
     """The level a code of this length would have, or None."""
     return LEVEL_BY_LENGTH.get(len(code))
 
@@ -59,15 +64,22 @@ def validate_region_code(code: str, level: str | None = None, parent_code: str |
             params={"code": code, "actual": len(code)},
         )
     if expected == Level.DISTRICT:
-        if not _DISTRICT_CODE.match(code) or code.endswith("00"):
+        if not _DISTRICT_CODE.match(code) or code[:2] not in PROVINCES or code.endswith("00"):
             raise ValidationError(
-                _("District code “%(code)s” is not a county-level GB/T 2260 code (province 11–82, not ending 00)."),
+                _(
+                    "District code “%(code)s” is not a county-level GB/T 2260 code (a province from 11 to "
+                    "82, not ending in 00)."
+                ),
                 code="district",
                 params={"code": code},
             )
-    elif code.endswith("000"):
+    elif any(code[end - 3 : end] == "000" for end in range(9, len(code) + 1, 3)):
+        # A 000 segment names the region above it, not a new one; that holds for every ancestor too.
         raise ValidationError(
-            _("The last three digits of “%(code)s” may not be 000: that would name its parent, not a new region."),
+            _(
+                "No three-digit segment of “%(code)s” after the district may be 000: that would name its "
+                "parent, not a new region."
+            ),
             code="segment",
             params={"code": code},
         )

@@ -1,7 +1,7 @@
 """The one place that decides which rows a user may see: the region-scope rule.
 
-Every model holding regional or personal data uses ``ScopedQuerySet`` and names the field that carries its region
-code (``scope_field``) and, if residents own rows of it, the path to the owning user (``owner_field``).
+Every model holding regional or personal data uses ``ScopedQuerySet`` and names the field that carries its
+region code (``scope_field``) and, if residents own rows of it, the path to the owning user (``owner_field``).
 Views, API, exports, search and dashboards all call ``visible_to(user)``; none decides scope by itself.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import UserManager
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import Q
 from django.http import Http404
@@ -38,19 +39,20 @@ class ScopedQuerySet(models.QuerySet):
             scope_codes = [region_code]
         if not scope_codes:
             return self.none()
-        field = f"{self.model.scope_field}__startswith"
+        scope_field: str = self.model.scope_field  # type: ignore[attr-defined]
+        field = f"{scope_field}__startswith"
         condition = Q()
         for code in scope_codes:
             condition |= Q(**{field: code})
         rows = self.filter(condition)
         # Scoping through a to-many relation can repeat a row once per matching scope.
-        return rows.distinct() if "__" in self.model.scope_field else rows
+        return rows.distinct() if "__" in scope_field else rows
 
     def get_visible(self, user: User, **lookup) -> models.Model:
         """One row the user may see, or 404: another region's object is answered as if it did not exist."""
         try:
             return self.visible_to(user).get(**lookup)
-        except (self.model.DoesNotExist, ValueError) as exc:
+        except (ObjectDoesNotExist, ValueError, ValidationError) as exc:
             raise Http404 from exc
 
 

@@ -7,4 +7,5 @@ class ScopedViewMixin:
     queryset = None  # set per view; only its model and ordering are used
 
     def get_queryset(self):
-        return self.queryset.model.objects.visible_to(self.request.user).order_by(*self.queryset.query.order_by)
+        model = self.queryset.model
+        return model.objects.visible_to(self.request.user).order_by(*self.queryset.query.order_by)

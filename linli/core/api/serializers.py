@@ -33,4 +33,6 @@ class MeSerializer(UserSerializer):
 class AuditLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditLog
-        fields = ["id", "at", "actor_name", "action", "target_type", "target_id", "region_code", "ip", "detail"]
+        fields = [
+            "id", "at", "actor_name", "action", "target_type", "target_id", "region_code", "ip", "detail",
+        ]
