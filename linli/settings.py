@@ -59,10 +59,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Before the account gates: the idle timeout tells the user why they are back at the login page.
+    "django.contrib.messages.middleware.MessageMiddleware",
     "linli.core.middleware.IdleTimeoutMiddleware",
     "linli.core.middleware.AccountGateMiddleware",
     "linli.core.middleware.CurrentRegionMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -280,7 +280,7 @@ def create_region(
 ) -> Region:
     """Add a region under its parent (found from the code), validated."""
     code = (code or "").strip()
-    validate_region_code(code, None, code[:-3] if len(code) > 6 else None)
+    level = validate_region_code(code, None, code[:-3] if len(code) > 6 else None)
     if Region.objects.filter(code=code).exists():
         raise ValidationError({"code": _("Region code “%(code)s” already exists.") % {"code": code}})
     parent = None
@@ -289,7 +289,7 @@ def create_region(
         if parent is None:
             raise ValidationError({"code": _("Parent region “%(parent)s” of “%(code)s” does not exist.") % {
                 "parent": code[:-3], "code": code}})
-    region = Region(code=code, name=name, parent=parent, boundary=boundary,
+    region = Region(code=code, name=name, level=level, parent=parent, boundary=boundary,
                     centre_lon=centre[0] if centre else None, centre_lat=centre[1] if centre else None)
     region.full_clean()
     region.save(force_insert=True)

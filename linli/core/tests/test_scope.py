@@ -9,7 +9,7 @@ from linli.core.audit import AuditLog, record
 from linli.core.models import Region, Role, User
 from linli.core.testing import ScopedSurface, make_user, scope_test_class
 
-# --- The core's scoped surfaces: one line each; the tests below are generated from them. ---------------------
+# --- The core's scoped surfaces: one line each; the tests below are generated from them. ----------
 
 
 def _audit_entry(code: str) -> AuditLog:
@@ -50,7 +50,7 @@ SURFACES = [
 TestCoreScope = scope_test_class(SURFACES)
 
 
-# --- The mechanism ---------------------------------------------------------------------------------------------
+# --- The mechanism --------------------------------------------------------------------------------
 
 
 def test_scope_is_a_code_prefix(regions):
