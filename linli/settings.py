@@ -38,7 +38,7 @@ CSRF_TRUSTED_ORIGINS = env_list("LINLI_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "linli.core",
-    "django.contrib.admin",
+    "linli.core.admin_site.LinliAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
