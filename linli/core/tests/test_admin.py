@@ -195,3 +195,40 @@ def test_accounts_are_deactivated_not_deleted(admin_client, user_factory):
     worker = user_factory("grid_worker", "370198001001001")
     assert admin_client.post(f"/admin/core/user/{worker.pk}/delete/", {"post": "yes"}).status_code == 403
     assert User.objects.filter(pk=worker.pk).exists()
+
+
+def test_region_autocomplete_offers_only_regions_in_scope(regions, user_factory):
+    Region.objects.create(code="370102", name="另一个区", level="district")
+    street_admin = user_factory("district_admin", "370198002", username="west")  # an admin of one street only
+    client = Client()
+    client.force_login(street_admin)
+    response = client.get(
+        "/admin/autocomplete/",
+        {"app_label": "core", "model_name": "userscope", "field_name": "region", "term": ""},
+    )
+    assert response.status_code == 200
+    codes = {item["id"] for item in response.json()["results"]}
+    assert codes == {"370198002", "370198002001", "370198002001001"}
+
+
+def test_adding_a_scope_on_its_own_page_is_audited(admin_client, user_factory):
+    worker = user_factory("grid_worker", "370198001001001", username="sun")
+    response = admin_client.post(
+        "/admin/core/userscope/add/", {"user": str(worker.pk), "region": "370198001001002"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert sorted(worker.scopes.values_list("region_id", flat=True)) == ["370198001001001", "370198001001002"]
+    entry = AuditLog.objects.get(action=AuditAction.SCOPE_CHANGED, target_id=str(worker.pk))
+    assert entry.actor == admin_client.user
+
+
+def test_adding_a_region_in_the_admin_takes_its_parent_from_the_code(admin_client):
+    response = admin_client.post(
+        "/admin/core/region/add/", {"code": "370198001002002", "name": "东二社区第二网格"}
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    grid = Region.objects.get(code="370198001002002")
+    assert grid.level == "grid" and grid.parent_id == "370198001002"
+    response = admin_client.post("/admin/core/region/add/", {"code": "370198009001", "name": "无上级社区"})
+    assert response.status_code == 200  # the form again: street 370198009 does not exist
+    assert not Region.objects.filter(code="370198009001").exists()
