@@ -16,9 +16,11 @@ from .audit import AuditAction, AuditLog, record
 from .forms import LoginForm, PasswordChangeForm, RegionSwitchForm, TotpForm
 from .middleware import CURRENT_REGION
 from .models import Region, Role, User
+from .scope import code_within
 
 PENDING_USER = "linli_pending_user"
 PENDING_NEXT = "linli_pending_next"
+AUDIT_PAGE_ROWS = 200
 
 
 def _safe_next(request, candidate: str | None) -> str | None:
@@ -88,7 +90,13 @@ def totp_enrol_view(request):
             return _finish_login(request, user)
         form.add_error("code", _("The code is not right. Scan the QR code again and enter the newest code."))
     qr_svg = segno.make(services.totp_uri(user)).svg_inline(scale=4)
-    return render(request, "core/totp.html", {"form": form, "enrol": True, "secret": secret, "qr_svg": qr_svg})
+    # Grouped in fours, as authenticator apps show it, so that typing it by hand is less error-prone.
+    secret_groups = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+    return render(
+        request,
+        "core/totp.html",
+        {"form": form, "enrol": True, "secret": secret, "secret_groups": secret_groups, "qr_svg": qr_svg},
+    )
 
 
 @require_POST
@@ -119,7 +127,13 @@ def switch_region_view(request):
         raise Http404
     region = services.choose_region(request.user, form.cleaned_data["code"])
     request.session[CURRENT_REGION] = region.code
-    record(AuditAction.REGION_SWITCHED, actor=request.user, request=request, target=region, region_code=region.code)
+    record(
+        AuditAction.REGION_SWITCHED,
+        actor=request.user,
+        request=request,
+        target=region,
+        region_code=region.code,
+    )
     next_url = _safe_next(request, request.POST.get("next"))
     return redirect(next_url or "core:home")
 
@@ -147,8 +161,12 @@ def region_detail_view(request, code):
         .filter(scopes__region=region)
         .order_by("role", "username")
     )
+    # Ancestors above the user's scope are named but not linked: their pages would answer 404.
+    breadcrumb = [(step, code_within(step.code, request.user.scope_codes)) for step in region.path]
     return render(
-        request, "core/region_detail.html", {"region": region, "children": children, "staff": staff}
+        request,
+        "core/region_detail.html",
+        {"region": region, "children": children, "staff": staff, "breadcrumb": breadcrumb},
     )
 
 
@@ -156,5 +174,12 @@ def region_detail_view(request, code):
 def audit_list_view(request):
     if request.user.role not in (Role.AUDITOR, Role.DISTRICT_ADMIN):
         raise Http404
-    entries = AuditLog.objects.visible_to(request.user, request.region_code).select_related("actor")[:200]
-    return render(request, "core/audit_list.html", {"entries": entries})
+    entries = list(AuditLog.objects.visible_to(request.user, request.region_code)[:AUDIT_PAGE_ROWS])
+    labels = dict(AuditAction.choices)
+    region_names = dict(
+        Region.objects.filter(code__in={e.region_code for e in entries}).values_list("code", "name")
+    )
+    for entry in entries:
+        entry.action_label = labels.get(entry.action, entry.action)
+        entry.region_name = region_names.get(entry.region_code, "")
+    return render(request, "core/audit_list.html", {"entries": entries, "limit": AUDIT_PAGE_ROWS})
