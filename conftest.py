@@ -78,8 +78,9 @@ def browser():
 
 
 def _browser_page(browser, live_server, **context_options):
-    context = browser.new_context(base_url=live_server.url, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                  **context_options)
+    context = browser.new_context(
+        base_url=live_server.url, locale="zh-CN", timezone_id="Asia/Shanghai", **context_options
+    )
     context.set_default_timeout(10_000)
     return context, context.new_page()
 

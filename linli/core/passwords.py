@@ -1,5 +1,6 @@
 """Password policy: at least 8 characters (Django's validator), three of four character classes, no name."""
 
+from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -14,6 +15,17 @@ def character_classes(password: str) -> int:
             any(not c.isalnum() for c in password),
         ]
     )
+
+
+class MinimumLengthValidator(password_validation.MinimumLengthValidator):
+    """Django's, with an error message of our own.
+
+    Django 5.2 reworded its message and its Chinese catalog still has the old wording, so the error would
+    appear in English on a Chinese page.
+    """
+
+    def get_error_message(self):
+        return _("The password is too short: it must have at least %(n)d characters.") % {"n": self.min_length}
 
 
 class CharacterClassValidator:

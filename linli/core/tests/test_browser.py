@@ -1,4 +1,4 @@
-"""The staff console in a real browser: logging in, the Chinese console, and switching region inside the scope.
+"""The staff console in a real browser: logging in, the Chinese console, switching region inside the scope.
 
 Driven through Playwright on Debian's Chromium against pytest-django's live server (fixtures in conftest.py).
 """
@@ -6,6 +6,7 @@ Driven through Playwright on Debian's Chromium against pytest-django's live serv
 import re
 from pathlib import Path
 
+import pyotp
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -37,7 +38,8 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def option_values(page: Page) -> list[str]:
-    return page.get_by_test_id("region-select").locator("option").evaluate_all("(os) => os.map((o) => o.value)")
+    options = page.get_by_test_id("region-select").locator("option")
+    return options.evaluate_all("(options) => options.map((option) => option.value)")
 
 
 def test_community_worker_switches_region_within_scope_only(page, regions, user_factory):
@@ -70,8 +72,9 @@ def test_community_worker_switches_region_within_scope_only(page, regions, user_
     select = page.get_by_test_id("region-select")
     assert option_values(page) == [COMMUNITY, *OWN_GRIDS]
     expect(select).to_have_value(COMMUNITY)
-    expect(select.locator("option")).to_have_text([re.compile(r"东一社区$"), re.compile("第一网格"),
-                                                   re.compile("第二网格")])
+    expect(select.locator("option")).to_have_text(
+        [re.compile(r"东一社区$"), re.compile("第一网格"), re.compile("第二网格")]
+    )
 
     select.select_option(OWN_GRIDS[1])
     page.get_by_test_id("region-switch-submit").click()
@@ -157,3 +160,48 @@ def test_login_failure_is_generic_and_the_console_switches_to_english(page, regi
     page.get_by_test_id("logout").click()
     expect(page.get_by_test_id("login-form")).to_be_visible()
     expect(page.get_by_role("heading")).to_have_text("Log in to Linli")
+
+
+def test_district_admin_enrols_two_factor_at_first_login(page, regions, user_factory, settings):
+    settings.LINLI_TOTP_REQUIRED_ROLES = [Role.DISTRICT_ADMIN]
+    user_factory(Role.DISTRICT_ADMIN, "370198", username="zhouadmin", display_name="周管理")
+
+    log_in(page, "zhouadmin")
+    expect(page.get_by_role("heading")).to_have_text("双因素认证")
+    expect(page.get_by_test_id("totp-qr").locator("svg")).to_be_visible()
+    secret = page.get_by_test_id("totp-secret").get_attribute("data-secret")
+    assert secret
+    # The key for typing by hand is shown in groups of four.
+    expect(page.get_by_test_id("totp-secret")).to_contain_text(f"{secret[:4]} {secret[4:8]}")
+
+    page.get_by_label("六位验证码").fill("000000")
+    page.get_by_role("button", name="确认并登录").click()
+    expect(page.locator(".invalid-feedback")).to_contain_text("验证码不正确")
+
+    page.get_by_label("六位验证码").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="确认并登录").click()
+    expect(page.get_by_test_id("messages")).to_contain_text("您的账号已启用双因素认证")
+    expect(page.get_by_test_id("region-name")).to_have_text("测试区")
+    expect(page.get_by_test_id("module-nav")).to_contain_text("审计日志")
+
+
+def test_temporary_password_must_be_changed_before_the_console_opens(page, regions, user_factory):
+    user_factory(Role.STREET_OFFICER, "370198001", username="liujie", must_change_password=True)
+
+    log_in(page, "liujie")
+    expect(page.get_by_test_id("must-change-password")).to_be_visible()
+    page.goto("/")
+    expect(page.get_by_test_id("password-form")).to_be_visible()
+
+    page.get_by_label("当前密码").fill(PASSWORD)
+    page.get_by_label("新密码", exact=True).fill("short")
+    page.get_by_label("再次输入新密码").fill("short")
+    page.get_by_role("button", name="修改密码").click()
+    expect(page.locator(".invalid-feedback").first).to_have_text("密码太短：至少需要 8 个字符。")
+
+    page.get_by_label("当前密码").fill(PASSWORD)
+    page.get_by_label("新密码", exact=True).fill("Jiedao-2026-new")
+    page.get_by_label("再次输入新密码").fill("Jiedao-2026-new")
+    page.get_by_role("button", name="修改密码").click()
+    expect(page.get_by_test_id("messages")).to_contain_text("密码已修改")
+    expect(page.get_by_test_id("region-name")).to_have_text("东街道")
