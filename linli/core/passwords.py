@@ -25,7 +25,8 @@ class MinimumLengthValidator(password_validation.MinimumLengthValidator):
     """
 
     def get_error_message(self):
-        return _("The password is too short: it must have at least %(n)d characters.") % {"n": self.min_length}
+        message = _("The password is too short: it must have at least %(n)d characters.")
+        return message % {"n": self.min_length}
 
 
 class CharacterClassValidator:

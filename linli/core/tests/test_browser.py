@@ -4,12 +4,15 @@ Driven through Playwright on Debian's Chromium against pytest-django's live serv
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pyotp
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from linli.core import clock
 from linli.core.audit import AuditAction, AuditLog
 from linli.core.models import Role
 from linli.core.testing import PASSWORD
@@ -205,3 +208,22 @@ def test_temporary_password_must_be_changed_before_the_console_opens(page, regio
     page.get_by_role("button", name="修改密码").click()
     expect(page.get_by_test_id("messages")).to_contain_text("密码已修改")
     expect(page.get_by_test_id("region-name")).to_have_text("东街道")
+
+
+def test_idle_staff_are_sent_to_the_login_page_with_a_notice(page, regions, user_factory, monkeypatch):
+    user_factory(Role.COMMUNITY_WORKER, COMMUNITY, username="lixh")
+    log_in(page, "lixh")
+    page.get_by_test_id("children-table").get_by_role("link", name="东一社区第二网格").click()
+    expect(page.get_by_test_id("region-name")).to_have_text("东一社区第二网格")
+
+    later = timezone.now() + timedelta(minutes=31)
+    monkeypatch.setattr(clock, "now", lambda: later)
+    page.reload()
+    expect(page.get_by_test_id("login-form")).to_be_visible()
+    expect(page.get_by_test_id("messages")).to_have_text(re.compile("由于长时间未操作，您已退出登录。"))
+
+    # Logging in again returns to the page that was open.
+    page.get_by_label("用户名").fill("lixh")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("region-name")).to_have_text("东一社区第二网格")
