@@ -23,6 +23,7 @@ test-postgres:
 
 lint: install
 	$(BIN)/ruff check linli conftest.py
+	$(BIN)/ruff format --check linli conftest.py
 	$(BIN)/mypy linli/core/services.py linli/core/scope.py linli/core/regions.py
 
 install: $(INSTALLED)

@@ -30,7 +30,8 @@ def totp_off(settings):
 
 
 def pytest_report_header(config):
-    return f"database: {django_settings.DATABASES['default']['ENGINE']} {django_settings.DATABASES['default']['NAME']}"
+    database = django_settings.DATABASES["default"]
+    return f"database: {database['ENGINE']} {database['NAME']}"
 
 
 # --- Browser fixtures (Playwright driving Debian's Chromium) -----------------------------------------------

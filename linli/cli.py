@@ -16,8 +16,9 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     print(f"Linli 邻里 is serving on http://{host}:{port}/  (Ctrl+C stops it)", flush=True)
-    uvicorn.run("linli.asgi:application", host=host, port=port, workers=workers, log_level="warning",
-                lifespan="off")
+    uvicorn.run(
+        "linli.asgi:application", host=host, port=port, workers=workers, log_level="warning", lifespan="off"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,8 +62,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "serve":
         serve(args.host, args.port, args.workers)
     elif args.command == "createadmin":
-        call_command("createadmin", username=args.username, district=args.district,
-                     district_name=args.district_name, password=args.password)
+        call_command(
+            "createadmin",
+            username=args.username,
+            district=args.district,
+            district_name=args.district_name,
+            password=args.password,
+        )
     elif args.command == "totp-now":
         call_command("totp_now", args.username)
     elif args.command == "demo":

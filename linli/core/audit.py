@@ -29,6 +29,7 @@ class AuditAction(models.TextChoices):
     USER_CREATED = "user_created", _("Account created")
     ROLE_CHANGED = "role_changed", _("Role changed")
     SCOPE_CHANGED = "scope_changed", _("Scope changed")
+    DEMO_BUILT = "demo_district_built", _("Demo district built")
     REGION_SWITCHED = "region_switched", _("Region switched")
 
 
@@ -47,7 +48,8 @@ class AuditLog(models.Model):
         verbose_name=_("actor"),
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        # An account named in the log cannot be deleted (deactivate it instead): the log never changes.
+        on_delete=models.PROTECT,
         related_name="+",
     )
     actor_name = models.CharField(_("actor name"), max_length=150, blank=True)

@@ -57,7 +57,7 @@ from django.utils import translation
 from faker import Faker
 from shapely.geometry import Polygon
 
-from .audit import record
+from .audit import AuditAction, record
 from .models import Region, Role, User, UserScope
 from .regions import Level
 
@@ -479,7 +479,7 @@ def _build(scale: Scale, seed: int) -> DemoResult:
     _create_accounts(accounts, totp_secret)
     district = Region.objects.get(code=DISTRICT_CODE)
     record(
-        "demo_district_built",
+        AuditAction.DEMO_BUILT,
         actor_name="linli demo",
         region_code=DISTRICT_CODE,
         scale=scale.name,

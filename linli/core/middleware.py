@@ -5,8 +5,10 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
+from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
@@ -88,3 +90,18 @@ class CurrentRegionMiddleware:
                 chosen = user.scope_codes[0]
             request.region_code = chosen
         return self.get_response(request)
+
+
+class ChineseFirstLocaleMiddleware(LocaleMiddleware):
+    """Chinese unless the user chose English with the language switch (a cookie), whatever the browser says.
+
+    Django's own middleware follows Accept-Language, which would greet an officer whose browser happens to be
+    set to English in English; the console is Chinese first and English on request.
+    """
+
+    def process_request(self, request):
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        supported = {code for code, _name in settings.LANGUAGES}
+        language = chosen if chosen in supported else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = translation.get_language()

@@ -16,7 +16,12 @@ class Region(models.Model):
     name = models.CharField(_("name"), max_length=100)
     level = models.CharField(_("level"), max_length=10, choices=Level.choices, db_index=True)
     parent = models.ForeignKey(
-        "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        verbose_name=_("parent"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
     )
     boundary = models.JSONField(_("boundary (GeoJSON polygon, WGS-84)"), null=True, blank=True)
     centre_lon = models.FloatField(_("centre longitude"), null=True, blank=True)
@@ -42,13 +47,17 @@ class Region(models.Model):
         else:
             self.level = level
             if self.parent is not None and self.parent.level != PARENT_LEVEL.get(level):
-                errors["parent"] = [_("The parent of a %(level)s must be a %(parent)s.") % {
-                    "level": Level(level).label, "parent": Level(PARENT_LEVEL[level]).label}]
+                errors["parent"] = [
+                    _("The parent of a %(level)s must be a %(parent)s.")
+                    % {"level": Level(level).label, "parent": Level(PARENT_LEVEL[level]).label}
+                ]
         if (self.centre_lon is None) != (self.centre_lat is None):
             errors["centre_lon"] = [_("Give both the longitude and the latitude of the centre, or neither.")]
         if self.centre_lon is not None and not (73 <= self.centre_lon <= 136 and 3 <= self.centre_lat <= 54):
-            errors["centre_lon"] = [_("The centre (%(lon)s, %(lat)s) lies outside China.") % {
-                "lon": self.centre_lon, "lat": self.centre_lat}]
+            errors["centre_lon"] = [
+                _("The centre (%(lon)s, %(lat)s) lies outside China.")
+                % {"lon": self.centre_lon, "lat": self.centre_lat}
+            ]
         if self.boundary is not None:
             from .geo import boundary_error
 
@@ -130,4 +139,6 @@ class UserScope(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} → {self.region_id}"
+
+
 from .audit import AuditLog  # noqa: E402,F401  (registered with the core app)

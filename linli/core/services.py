@@ -128,8 +128,10 @@ def verify_totp(user: User, code: str, request=None, *, enrol: bool = False) -> 
         return False
     code = (code or "").strip().replace(" ", "")
     usable = bool(user.totp_secret) and (enrol or user.totp_confirmed)
-    ok = usable and code.isdigit() and pyotp.TOTP(user.totp_secret).verify(
-        code, for_time=clock.now(), valid_window=1
+    ok = (
+        usable
+        and code.isdigit()
+        and pyotp.TOTP(user.totp_secret).verify(code, for_time=clock.now(), valid_window=1)
     )
     if not ok:
         record(AuditAction.TOTP_FAILED, actor=user, request=request)
@@ -201,8 +203,15 @@ def create_user(
     user.set_password(password)
     user.save()
     _replace_scopes(user, codes)
-    record(AuditAction.USER_CREATED, actor=by, request=request, target=user, role=role, scopes=codes,
-           region_code=codes[0] if codes else None)
+    record(
+        AuditAction.USER_CREATED,
+        actor=by,
+        request=request,
+        target=user,
+        role=role,
+        scopes=codes,
+        region_code=codes[0] if codes else None,
+    )
     return user
 
 
@@ -244,8 +253,15 @@ def change_role(user: User, role: str, *, by: User | None, request=None) -> User
     user.role = new_role
     user.is_staff = new_role == Role.DISTRICT_ADMIN
     user.save(update_fields=["role", "is_staff"])
-    record(AuditAction.ROLE_CHANGED, actor=by, request=request, target=user, old=old, new=new_role,
-           region_code=user.scope_codes[0] if user.scope_codes else None)
+    record(
+        AuditAction.ROLE_CHANGED,
+        actor=by,
+        request=request,
+        target=user,
+        old=old,
+        new=new_role,
+        region_code=user.scope_codes[0] if user.scope_codes else None,
+    )
     return user
 
 
@@ -259,8 +275,15 @@ def set_scopes(user: User, scope_codes: Sequence[str], *, by: User | None, reque
         raise PermissionDenied(_("You cannot change your own scope; ask an administrator."))
     _check_scopes_fit_role(user.role, new)
     _replace_scopes(user, new)
-    record(AuditAction.SCOPE_CHANGED, actor=by, request=request, target=user, old=old, new=new,
-           region_code=(old or new)[0] if (old or new) else None)
+    record(
+        AuditAction.SCOPE_CHANGED,
+        actor=by,
+        request=request,
+        target=user,
+        old=old,
+        new=new,
+        region_code=(old or new)[0] if (old or new) else None,
+    )
     return user
 
 
@@ -287,10 +310,21 @@ def create_region(
     if len(code) > 6:
         parent = Region.objects.filter(code=code[:-3]).first()
         if parent is None:
-            raise ValidationError({"code": _("Parent region “%(parent)s” of “%(code)s” does not exist.") % {
-                "parent": code[:-3], "code": code}})
-    region = Region(code=code, name=name, level=level, parent=parent, boundary=boundary,
-                    centre_lon=centre[0] if centre else None, centre_lat=centre[1] if centre else None)
+            raise ValidationError(
+                {
+                    "code": _("Parent region “%(parent)s” of “%(code)s” does not exist.")
+                    % {"parent": code[:-3], "code": code}
+                }
+            )
+    region = Region(
+        code=code,
+        name=name,
+        level=level,
+        parent=parent,
+        boundary=boundary,
+        centre_lon=centre[0] if centre else None,
+        centre_lat=centre[1] if centre else None,
+    )
     region.full_clean()
     region.save(force_insert=True)
     return region

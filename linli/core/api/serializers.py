@@ -34,5 +34,13 @@ class AuditLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditLog
         fields = [
-            "id", "at", "actor_name", "action", "target_type", "target_id", "region_code", "ip", "detail",
+            "id",
+            "at",
+            "actor_name",
+            "action",
+            "target_type",
+            "target_id",
+            "region_code",
+            "ip",
+            "detail",
         ]

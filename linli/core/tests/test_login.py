@@ -15,7 +15,12 @@ from linli.core.models import Role, User
 from linli.core.testing import PASSWORD, make_user
 
 GENERIC = "Login failed: wrong username or password, or the account is locked for a while. Try again later."
-EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+@pytest.fixture(autouse=True)
+def english(client):
+    """Chinese is the default; English is what the language switch (its cookie) asks for."""
+    client.cookies["django_language"] = "en"
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +43,7 @@ def move_clock(monkeypatch):
 
 
 def log_in(client, username, password=PASSWORD, **extra):
-    return client.post("/login/", {"username": username, "password": password}, **EN, **extra)
+    return client.post("/login/", {"username": username, "password": password}, **extra)
 
 
 def actions(**filters) -> list[str]:
@@ -179,24 +184,29 @@ def test_district_admin_must_enrol_two_factor_with_a_qr_code(regions, client, se
     response = log_in(client, "admin")
     assert response["Location"] == "/login/totp/enrol/"
     assert client.get("/api/v1/me/").status_code in (401, 403)  # not logged in before the second factor
-    page = client.get("/login/totp/enrol/", **EN)
+    page = client.get("/login/totp/enrol/")
     admin.refresh_from_db()
     assert page.status_code == 200 and "<svg" in page.content.decode()
     assert admin.totp_secret in page.content.decode()  # for typing in when the camera cannot scan
     totp = pyotp.TOTP(admin.totp_secret)
-    wrong = client.post("/login/totp/enrol/", {"code": str((int(totp.now()) + 1) % 1000000).zfill(6)}, **EN)
+    wrong = client.post("/login/totp/enrol/", {"code": str((int(totp.now()) + 1) % 1000000).zfill(6)})
     assert wrong.status_code == 200 and "_auth_user_id" not in client.session
     admin.refresh_from_db()
     assert admin.failed_logins == 1 and not admin.totp_confirmed
-    response = client.post("/login/totp/enrol/", {"code": totp.now()}, **EN)
+    response = client.post("/login/totp/enrol/", {"code": totp.now()})
     assert response.status_code == 302
     assert client.get("/api/v1/me/").json()["totp_enrolled"] is True
     assert actions(actor=admin) == ["totp_failed", "login_failed", "totp_enrolled", "login"]
 
 
 def test_enrolled_two_factor_is_asked_at_every_login_and_not_shown_again(regions, client):
-    admin = make_user(Role.DISTRICT_ADMIN, "370198", username="admin", totp_secret=pyotp.random_base32(),
-                      totp_confirmed=True)
+    admin = make_user(
+        Role.DISTRICT_ADMIN,
+        "370198",
+        username="admin",
+        totp_secret=pyotp.random_base32(),
+        totp_confirmed=True,
+    )
     assert log_in(client, "admin")["Location"] == "/login/totp/"
     # Someone with only the password must not be able to read the secret from the enrolment page.
     enrol = client.get("/login/totp/enrol/")
@@ -208,14 +218,19 @@ def test_enrolled_two_factor_is_asked_at_every_login_and_not_shown_again(regions
 
 
 def test_wrong_codes_count_towards_the_lockout_even_between_password_entries(regions, client):
-    worker = make_user(Role.STREET_OFFICER, "370198001", username="liming", totp_secret=pyotp.random_base32(),
-                       totp_confirmed=True)
+    worker = make_user(
+        Role.STREET_OFFICER,
+        "370198001",
+        username="liming",
+        totp_secret=pyotp.random_base32(),
+        totp_confirmed=True,
+    )
     totp = pyotp.TOTP(worker.totp_secret)
     wrong = str((int(totp.now()) + 500000) % 1000000).zfill(6)
     for _ in range(5):
         # Entering the right password again must not wipe the count of wrong codes.
         assert log_in(client, "liming")["Location"] == "/login/totp/"
-        assert client.post("/login/totp/", {"code": wrong}, **EN).status_code == 200
+        assert client.post("/login/totp/", {"code": wrong}).status_code == 200
     worker.refresh_from_db()
     assert services.is_locked(worker)
     assert actions(actor=worker).count("totp_failed") == 5
@@ -260,13 +275,21 @@ def test_account_created_by_an_admin_must_change_its_password_first(regions, cli
     token = Token.objects.create(user=worker)
     assert client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 403
 
-    weak = client.post("/password/", {"old_password": "Start-pass-1", "new_password": "liming123",
-                                      "new_password_again": "liming123"}, **EN)
+    weak = client.post(
+        "/password/",
+        {"old_password": "Start-pass-1", "new_password": "liming123", "new_password_again": "liming123"},
+    )
     assert weak.status_code == 200
     worker.refresh_from_db()
     assert worker.must_change_password
-    response = client.post("/password/", {"old_password": "Start-pass-1", "new_password": "Grid-Work-2026",
-                                          "new_password_again": "Grid-Work-2026"})
+    response = client.post(
+        "/password/",
+        {
+            "old_password": "Start-pass-1",
+            "new_password": "Grid-Work-2026",
+            "new_password_again": "Grid-Work-2026",
+        },
+    )
     assert response.status_code == 302
     worker.refresh_from_db()
     assert not worker.must_change_password and worker.check_password("Grid-Work-2026")
@@ -278,3 +301,13 @@ def test_account_created_by_an_admin_must_change_its_password_first(regions, cli
 def test_accounts_from_the_command_line_need_no_change(regions):
     user = services.create_user("liming", "Start-pass-1", Role.GRID_WORKER, ["370198001001001"])
     assert not user.must_change_password
+
+
+def test_console_is_chinese_whatever_the_browser_asks_until_english_is_chosen(db):
+    from django.test import Client
+
+    browser_in_english = Client(HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert "用户名" in browser_in_english.get("/login/").content.decode()
+    browser_in_english.post("/i18n/setlang/", {"language": "en", "next": "/login/"})
+    page = browser_in_english.get("/login/").content.decode()
+    assert "Username" in page and "用户名" not in page

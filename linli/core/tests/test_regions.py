@@ -19,6 +19,7 @@ def _english():
     with translation.override("en"):
         yield
 
+
 districts = st.builds(
     lambda province, rest: province + rest,
     st.sampled_from(sorted(PROVINCES)),

@@ -63,7 +63,10 @@ def test_several_scopes_add_up_and_list_each_row_once(regions):
     worker = make_user(Role.COMMUNITY_WORKER, "370198001002", "370198002001")
     colleague = make_user(Role.GRID_WORKER, "370198001002001", "370198002001001", username="colleague")
     assert set(Region.objects.visible_to(worker).values_list("code", flat=True)) == {
-        "370198001002", "370198001002001", "370198002001", "370198002001001",
+        "370198001002",
+        "370198001002001",
+        "370198002001",
+        "370198002001001",
     }
     # The colleague has a scope in each of the worker's regions; the to-many join must not list them twice.
     assert list(User.objects.visible_to(worker).filter(username="colleague")) == [colleague]

@@ -21,8 +21,10 @@ class Command(BaseCommand):
             if not Region.objects.filter(code=district).exists():
                 services.create_region(district, district_name or district)
             password = password or getpass.getpass("Password: ")
-            user = services.create_user(username, password, Role.DISTRICT_ADMIN, [district],
-                                        must_change_password=False)
+            user = services.create_user(
+                username, password, Role.DISTRICT_ADMIN, [district], must_change_password=False
+            )
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from exc
-        self.stdout.write(self.style.SUCCESS(f"Created district administrator {user.username} for {district}."))
+        message = f"Created district administrator {user.username} for {district}."
+        self.stdout.write(self.style.SUCCESS(message))
