@@ -48,6 +48,13 @@ def main(argv: list[str] | None = None) -> None:
     totp = commands.add_parser("totp-now", help="print the current two-factor code of a demo account")
     totp.add_argument("username")
 
+    audit = commands.add_parser("audit", help="check the audit log's hash chain")
+    audit_actions = audit.add_subparsers(dest="audit_action", required=True, metavar="ACTION")
+    verify = audit_actions.add_parser("verify", help="report the first edited, deleted or inserted record")
+    verify.add_argument(
+        "--from", dest="from_seq", type=int, metavar="SEQ", help="start at this sequence number"
+    )
+
     manage = commands.add_parser("manage", help="run any Django management command")
     manage.add_argument("args", nargs=argparse.REMAINDER)
 
@@ -69,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
             district_name=args.district_name,
             password=args.password,
         )
+    elif args.command == "audit":
+        start = ["--from", str(args.from_seq)] if args.from_seq is not None else []
+        execute_from_command_line(["linli", "audit", args.audit_action, *start])
     elif args.command == "totp-now":
         call_command("totp_now", args.username)
     elif args.command == "demo":

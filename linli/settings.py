@@ -123,6 +123,12 @@ LINLI_RESIDENT_IDLE_MINUTES = int(os.environ.get("LINLI_RESIDENT_IDLE_MINUTES", 
 LINLI_TOTP_REQUIRED_ROLES = env_list("LINLI_TOTP_REQUIRED_ROLES", "district_admin")
 LINLI_TOTP_ISSUER = os.environ.get("LINLI_TOTP_ISSUER", "Linli 邻里")
 
+# Audit hash chain (see docs/security.md): the HMAC key lives outside the database. Without LINLI_AUDIT_KEY a
+# random key is generated into var/audit_key (0600) on first use; keep a copy apart from database backups.
+LINLI_AUDIT_KEY = os.environ.get("LINLI_AUDIT_KEY", "")
+LINLI_AUDIT_KEY_FILE = Path(os.environ.get("LINLI_AUDIT_KEY_FILE", VAR_DIR / "audit_key"))
+LINLI_AUDIT_HASH = os.environ.get("LINLI_AUDIT_HASH", "hmac-sha256")  # or "hmac-sm3"
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("LINLI_SECURE_COOKIES", False)
