@@ -322,6 +322,8 @@ class ChainBreak:
 
 @dataclass(frozen=True)
 class ChainReport:
+    """What a verification found: rows checked, time taken, the last good row, and the break if any."""
+
     checked: int
     seconds: float
     head_seq: int | None = None
@@ -344,10 +346,12 @@ def verify_chain(
     if from_seq is not None:
         rows = rows.filter(seq__gte=from_seq)
     expected_seq, expected_prev = from_seq, None
-    checked, seq, row_hash = 0, None, ""
+    checked = 0
 
     def report(broken: ChainBreak | None = None) -> ChainReport:
-        return ChainReport(checked, time.monotonic() - started, seq, row_hash, broken)
+        # The head is the last row that verified.
+        head_seq = expected_seq - 1 if checked else None
+        return ChainReport(checked, time.monotonic() - started, head_seq, expected_prev or "", broken)
 
     columns = rows.values_list("id", "row_hash", "hash_algorithm", *CHAIN_FIELDS)
     for row_id, row_hash, algorithm, *content in columns.iterator(chunk_size=chunk_size):
@@ -406,7 +410,7 @@ def purge_audit_older_than(days: int, *, actor_name: str = "retention") -> int:
     """
     if days < RETENTION_DAYS:
         raise ValueError(
-            f"Audit records are kept at least {RETENTION_DAYS} days; refusing to purge at {days}."
+            f"Audit records are kept at least {RETENTION_DAYS} days; refusing to purge those {days} days old."
         )
     cutoff = timezone.now() - timedelta(days=days)
     using = router.db_for_write(AuditLog)

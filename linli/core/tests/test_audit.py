@@ -258,6 +258,7 @@ def test_verify_detects_an_edited_audit_row(chain):
     assert not report.ok
     assert (report.broken.seq, report.broken.id, report.broken.problem) == (victim.seq, victim.pk, "edited")
     assert report.checked == victim.seq - 1
+    assert (report.head_seq, report.head_hash) == (victim.seq - 1, chain[4].row_hash)  # the last good row
     with pytest.raises(CommandError, match=f"seq {victim.seq} \\(id {victim.pk}\\).*edited"):
         call_command("audit", "verify")
 
