@@ -123,6 +123,12 @@ LINLI_RESIDENT_IDLE_MINUTES = int(os.environ.get("LINLI_RESIDENT_IDLE_MINUTES", 
 LINLI_TOTP_REQUIRED_ROLES = env_list("LINLI_TOTP_REQUIRED_ROLES", "district_admin")
 LINLI_TOTP_ISSUER = os.environ.get("LINLI_TOTP_ISSUER", "Linli 邻里")
 
+# Personal-data encryption (see docs/security-keys.md): keys live outside the database, in LINLI_KEYS (JSON) or
+# in this key file, created 0600 on first use in the embedded mode; keep a copy apart from database backups.
+LINLI_KEY_FILE = Path(os.environ.get("LINLI_KEY_FILE", VAR_DIR / "keys.json"))
+LINLI_PII_CIPHER = os.environ.get("LINLI_PII_CIPHER", "aes-256-gcm")  # or "sm4-gcm"
+LINLI_BLIND_INDEX = os.environ.get("LINLI_BLIND_INDEX", "hmac-sha256")  # or "hmac-sm3"
+
 # Audit hash chain (see docs/security.md): the HMAC key lives outside the database. Without LINLI_AUDIT_KEY a
 # random key is generated into var/audit_key (0600) on first use; keep a copy apart from database backups.
 LINLI_AUDIT_KEY = os.environ.get("LINLI_AUDIT_KEY", "")
