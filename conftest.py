@@ -2,8 +2,17 @@
 
 import pytest
 from django.conf import settings as django_settings
+from django.test import override_settings
 
 from linli.core.testing import build_region_tree, make_user
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _keys_outside_var(tmp_path_factory):
+    """Tests get their own personal-data and audit keys, never the ones of the demo under var/."""
+    keys = tmp_path_factory.mktemp("keys")
+    with override_settings(LINLI_KEY_FILE=keys / "keys.json", LINLI_AUDIT_KEY_FILE=keys / "audit_key"):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -38,6 +38,7 @@ CSRF_TRUSTED_ORIGINS = env_list("LINLI_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "linli.core",
+    "linli.registry",
     "linli.core.admin_site.LinliAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -123,8 +124,8 @@ LINLI_RESIDENT_IDLE_MINUTES = int(os.environ.get("LINLI_RESIDENT_IDLE_MINUTES", 
 LINLI_TOTP_REQUIRED_ROLES = env_list("LINLI_TOTP_REQUIRED_ROLES", "district_admin")
 LINLI_TOTP_ISSUER = os.environ.get("LINLI_TOTP_ISSUER", "Linli 邻里")
 
-# Personal-data encryption (see docs/security-keys.md): keys live outside the database, in LINLI_KEYS (JSON) or
-# in this key file, created 0600 on first use in the embedded mode; keep a copy apart from database backups.
+# Personal-data encryption (see docs/security-keys.md): keys live outside the database, in LINLI_KEYS (JSON)
+# or in this key file, created 0600 on first use in the embedded mode; back it up apart from the database.
 LINLI_KEY_FILE = Path(os.environ.get("LINLI_KEY_FILE", VAR_DIR / "keys.json"))
 LINLI_PII_CIPHER = os.environ.get("LINLI_PII_CIPHER", "aes-256-gcm")  # or "sm4-gcm"
 LINLI_BLIND_INDEX = os.environ.get("LINLI_BLIND_INDEX", "hmac-sha256")  # or "hmac-sm3"
