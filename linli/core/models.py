@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from .pii.fields import EncryptedCharField
 from .regions import PARENT_LEVEL, Level, validate_region_code
 from .scope import ScopedQuerySet, ScopedUserManager
 
@@ -97,7 +98,8 @@ class User(AbstractUser):
     must_change_password = models.BooleanField(_("must change password at next login"), default=False)
     failed_logins = models.PositiveSmallIntegerField(_("failed logins in a row"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
-    totp_secret = models.CharField(_("TOTP secret"), max_length=64, blank=True)
+    # Encrypted like any personal identifier: whoever reads the database must not get the second factor.
+    totp_secret = EncryptedCharField(_("TOTP secret"), max_length=64, blank=True)
     totp_confirmed = models.BooleanField(_("two-factor enrolled"), default=False)
     is_demo = models.BooleanField(_("demo account"), default=False)
 

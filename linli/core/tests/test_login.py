@@ -311,3 +311,17 @@ def test_console_is_chinese_whatever_the_browser_asks_until_english_is_chosen(db
     browser_in_english.post("/i18n/setlang/", {"language": "en", "next": "/login/"})
     page = browser_in_english.get("/login/").content.decode()
     assert "Username" in page and "用户名" not in page
+
+
+def test_two_factor_secrets_are_encrypted_at_rest(regions):
+    from django.db import connection
+
+    user = make_user(Role.DISTRICT_ADMIN, "370198", username="zhaolei", totp_confirmed=True)
+    user.totp_secret = pyotp.random_base32()
+    user.save()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT totp_secret FROM core_user WHERE id = %s", [user.pk])
+        stored = cursor.fetchone()[0]
+    assert user.totp_secret not in stored and stored.startswith("v1:")
+    user.refresh_from_db()
+    assert pyotp.TOTP(user.totp_secret).now().isdigit()

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("username")
 
     def handle(self, *args, username, **options):
-        user = User.objects.filter(username=username, is_demo=True).exclude(totp_secret="").first()
-        if user is None:
+        user = User.objects.filter(username=username, is_demo=True).first()
+        if user is None or not user.totp_secret:
             raise CommandError(f"{username} is not a demo account with two-factor authentication.")
         self.stdout.write(pyotp.TOTP(user.totp_secret).at(clock.now()))
