@@ -53,5 +53,8 @@ postgres:
 serve: install assets
 	$(BIN)/linli serve
 
+bench: install postgres
+	$(BIN)/python bench/registry.py
+
 clean:
 	rm -rf $(VENV) frontend/node_modules linli/static/vendor var

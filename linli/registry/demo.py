@@ -4,7 +4,7 @@ Registered as a ``linli.core.demo`` extension (see ``RegistryConfig.ready``), so
 inside the demo's one transaction, and ``--reset`` deletes it first (``delete_registry``).
 
 Sizes
-    ``demo``: about 8 houses and 26 people per grid, some 4,000 people in the 150 grids, built in seconds.
+    ``demo``: about 8 houses and 25 people per grid, some 3,800 people in the 150 grids, built in a second.
     ``district``: about 100 houses and 330 people per grid, some 1,000,000 people in 300,000 houses across
     the 3,000 grids, for the benchmarks (``bench/registry.py``). ``Scale.extra["registry_houses_per_grid"]``
     overrides the houses per grid (the benchmark uses 10 for its 100,000-person step).
@@ -16,6 +16,8 @@ The fast path
     (the tests check both against the ORM). On PostgreSQL each table of a batch is written with ``COPY``; on
     SQLite with ``executemany``. Constraints and indexes stay in place; the sequences are moved past the new
     keys at the end. Everything runs inside the demo's transaction, so a failure leaves nothing written.
+    One process is enough: the million-person district takes a few minutes (``docs/benchmarks/registry.md``),
+    about half of it PostgreSQL's own work on the other core, so worker processes would only compete with it.
 
 Everything is fictional: ID numbers have valid form and check character with Shandong (mostly Jinan) area
 codes, mobile numbers are random, credit codes and plates are well-formed and checksum-valid.
@@ -191,8 +193,8 @@ FACILITY_KINDS = [
     ("充电桩", "0120", 4),
 ]
 PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-URBAN_SIZES = [(1, 14), (2, 25), (3, 30), (4, 17), (5, 9), (6, 5)]
-VILLAGE_SIZES = [(1, 10), (2, 18), (3, 22), (4, 24), (5, 16), (6, 10)]
+URBAN_SIZES = [(1, 8), (2, 18), (3, 30), (4, 22), (5, 13), (6, 9)]
+VILLAGE_SIZES = [(1, 6), (2, 12), (3, 20), (4, 26), (5, 20), (6, 16)]
 
 
 def houses_per_grid(scale: Scale) -> int:
@@ -461,7 +463,7 @@ class RegistryGenerator:
                 b_pk, where, address = building(
                     estate, f"{k}号", Building.Kind.VILLAGE_HOUSE, rng.choice([1, 2])
                 )
-                use = rng.choices(["self_occupied", "vacant", "rented"], [85, 10, 5])[0]
+                use = rng.choices(["self_occupied", "vacant", "rented"], [87, 8, 5])[0]
                 area = Decimal(f"{rng.uniform(80, 220):.2f}")
                 house(b_pk, unit(b_pk, ""), "1", address, where, use, area)
         else:
@@ -503,7 +505,7 @@ class RegistryGenerator:
                                 if made == quota:
                                     break
                                 made += 1
-                                use = rng.choices(["self_occupied", "rented", "vacant"], [74, 16, 10])[0]
+                                use = rng.choices(["self_occupied", "rented", "vacant"], [77, 16, 7])[0]
                                 area = Decimal(f"{min(200, max(35, rng.gauss(92, 22))):.2f}")
                                 number_text = f"{floor}{room:02d}"
                                 house(
@@ -605,7 +607,7 @@ class RegistryGenerator:
                 continue
             tenants = use == "rented"
             if tenants:
-                size = rng.choices([1, 2, 3, 4], [30, 35, 25, 10])[0]
+                size = rng.choices([1, 2, 3, 4], [20, 35, 30, 15])[0]
                 residence_type = "floating" if rng.random() < 0.7 else "separated"
                 family = [
                     ("本人" if k == 0 else "同住", rng.randint(19, 55), rng.choice("MF")) for k in range(size)
