@@ -12,6 +12,10 @@ RESIDENT_LAYOUT = "resident_base.html"
 # Pages that belong to the overview module although their URL does not start with its own.
 OVERVIEW_VIEWS = {"core:home", "core:region_detail"}
 
+# Apps above the core add their console modules from AppConfig.ready(): ``hook(user)`` returns a module dict
+# (name, url, key, icon) or None when the user may not use it. They appear after the overview, in this order.
+MODULE_HOOKS: list = []
+
 
 def console(request):
     """The console's navigation and region switcher, for every page."""
@@ -24,6 +28,9 @@ def console(request):
         {"name": _("Overview"), "url": reverse("core:home"), "key": "home", "icon": "diagram-3"},
         {"name": _("API"), "url": reverse("api-docs"), "key": "api", "icon": "braces"},
     ]
+    for position, hook in enumerate(MODULE_HOOKS, start=1):
+        if (module := hook(user)) is not None:
+            modules.insert(position, module)
     if user.role in (Role.AUDITOR, Role.DISTRICT_ADMIN):
         modules.insert(
             1, {"name": _("Audit log"), "url": reverse("core:audit"), "key": "audit", "icon": "journal-text"}

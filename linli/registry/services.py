@@ -24,7 +24,10 @@ from linli.core.scope import code_within
 from .models import (
     Building,
     Consent,
+    Facility,
     House,
+    Household,
+    HouseholdMember,
     LegalBasis,
     Organisation,
     Person,
@@ -51,6 +54,9 @@ MASKED_FIELDS = {
     Organisation: {"contact_phone": "phone"},
 }
 MIN_REASON_LENGTH = 4
+# Who may read the register at all (auditors read the audit log, not the people in it), and who may change it.
+READ_ROLES = UNMASK_ROLES | THIRD_PARTY_ROLES
+EDIT_ROLES = {Role.DISTRICT_ADMIN, Role.STREET_OFFICER, Role.COMMUNITY_WORKER, Role.GRID_WORKER}
 
 # A sensitive tag may be kept on a statutory basis only for the registers the government keeps by law;
 # the others need the person's separate consent (PIPL arts. 13, 28-29; reference/standards.md §2.1, PI-03).
@@ -75,6 +81,30 @@ def masked(user: User, obj, field: str) -> str:
     """A personal field of ``obj`` as ``user`` may see it by default."""
     kind = MASKED_FIELDS[type(obj)][field]
     return mask(kind, getattr(obj, field), mask_view(user)) or ""
+
+
+def can_read(user) -> bool:
+    """Whether this account may open the register (staff of a reading role, never residents)."""
+    return bool(user and user.is_authenticated and user.is_active and user.role in READ_ROLES)
+
+
+def can_edit(user) -> bool:
+    return can_read(user) and user.role in EDIT_ROLES
+
+
+def can_unmask(user) -> bool:
+    return can_read(user) and user.role in UNMASK_ROLES
+
+
+def _masked_error(exc: ValidationError, kind: str) -> list[str]:
+    """The messages of a validator's error with the echoed value masked, so that errors never leak it."""
+    messages = []
+    for error in exc.error_list:
+        params = dict(error.params or {})
+        if params.get("value"):
+            params["value"] = mask(kind, str(params["value"])) or ""
+        messages.append(str(error.message % params) if params else str(error.message))
+    return messages
 
 
 def _check_region(user: User | None, region: Region) -> None:
@@ -141,7 +171,7 @@ def clean_person(data: PersonInput) -> dict:
     try:
         resident_id = parse_resident_id(data.id_number)
     except ValidationError as exc:
-        errors["id_number"] = exc.messages
+        errors["id_number"] = _masked_error(exc, "id_number")
     else:
         values.update(id_number=resident_id.number, sex=resident_id.sex, birth_date=resident_id.birth_date)
     for field in ("phone", "contact_phone"):
@@ -150,7 +180,7 @@ def clean_person(data: PersonInput) -> dict:
             try:
                 values[field] = parse_mobile(raw).number
             except ValidationError as exc:
-                errors[field] = exc.messages
+                errors[field] = _masked_error(exc, "phone")
         else:
             values[field] = ""
     if data.residence_type not in Person.ResidenceType.values:
@@ -293,12 +323,32 @@ def register_organisation(
     region: Region, name: str, credit_code: str, kind: str, *, by: User | None = None, **fields
 ) -> tuple[Organisation, bool]:
     _check_region(by, region)
-    code = parse_credit_code(credit_code).code
-    if fields.get("contact_phone"):
-        fields["contact_phone"] = parse_mobile(fields["contact_phone"]).number
+    code = clean_organisation(name, credit_code, kind, fields)
     return Organisation.objects.update_or_create(
         credit_code=code, defaults={"region": region, "name": name.strip(), "kind": kind, **fields}
     )
+
+
+def clean_organisation(name: str, credit_code: str, kind: str, fields: dict) -> str:
+    """Check an organisation's fields (normalising ``fields["contact_phone"]``); returns the credit code."""
+    errors: dict[str, list] = {}
+    code = ""
+    if not (name or "").strip():
+        errors["name"] = [_("The name is required.")]
+    try:
+        code = parse_credit_code(credit_code).code
+    except ValidationError as exc:
+        errors["credit_code"] = exc.messages
+    if kind not in Organisation.Kind.values:
+        errors["kind"] = [_("Unknown organisation kind “%(value)s”.") % {"value": kind}]
+    if fields.get("contact_phone"):
+        try:
+            fields["contact_phone"] = parse_mobile(fields["contact_phone"]).number
+        except ValidationError as exc:
+            errors["contact_phone"] = _masked_error(exc, "phone")
+    if errors:
+        raise ValidationError(errors)
+    return code
 
 
 def register_vehicle(
@@ -310,7 +360,14 @@ def register_vehicle(
     kind: str = Vehicle.Kind.CAR,
 ) -> tuple[Vehicle, bool]:
     _check_region(by, region)
-    parsed = parse_plate(plate)
+    try:
+        parsed = parse_plate(plate)
+    except ValidationError as exc:
+        raise ValidationError({"plate": exc.messages}) from None
+    if kind not in Vehicle.Kind.values:
+        raise ValidationError({"kind": _("Unknown vehicle kind “%(value)s”.") % {"value": kind}})
+    if owner is not None and by is not None:
+        Person.objects.get_visible(by, pk=owner.pk)
     if parsed.energy and parsed.energy != "none" and kind == Vehicle.Kind.CAR:
         kind = Vehicle.Kind.NEW_ENERGY
     return Vehicle.objects.update_or_create(
@@ -319,6 +376,16 @@ def register_vehicle(
 
 
 # --- Finding and unmasking ---
+
+
+def identifier_kind(query: str) -> str | None:
+    """Whether a search text is meant as an exact ID number or phone (so it must not travel in URLs)."""
+    compact = (query or "").strip().replace(" ", "").replace("-", "")
+    if len(compact) in (15, 18) and compact[:15].isdigit():
+        return "id_number"
+    if compact.lstrip("+").isdigit() and len(compact) >= 11:
+        return "phone"
+    return None
 
 
 def find_people(user: User, query: str, *, region_code: str | None = None):
@@ -375,3 +442,105 @@ def unmask(user: User, obj, field: str, reason: str, *, request=None) -> str:
         reason=reason,
     )
     return getattr(obj, field)
+
+
+# --- Changing records (pages and API) ---
+
+
+@transaction.atomic
+def update_person(person: Person, data: PersonInput, *, by: User, request=None) -> Person:
+    """Change a person's record; a new ID number must not belong to someone else."""
+    _check_region(by, person.region)
+    _check_region(by, data.region)
+    values = clean_person(data)
+    other = Person.objects.filter(id_number__blind=values["id_number"]).exclude(pk=person.pk)
+    if other.exists():
+        raise ValidationError({"id_number": _("Another person is already registered with this ID number.")})
+    for field, value in values.items():
+        setattr(person, field, value)
+    person.save()
+    record("person_updated", actor=by, request=request, target=person, region_code=person.region_code)
+    return person
+
+
+@transaction.atomic
+def update_record(obj, *, by: User, request=None, **fields):
+    """Change fields of a place, organisation, facility or vehicle inside the editor's scope; audited."""
+    _check_region(by, obj.region)
+    if "region" in fields:
+        _check_region(by, fields["region"])
+    if isinstance(obj, Organisation):
+        code = clean_organisation(
+            fields.get("name", obj.name),
+            fields.get("credit_code", obj.credit_code),
+            fields.get("kind", obj.kind),
+            fields,
+        )
+        fields["credit_code"] = code
+        if Organisation.objects.filter(credit_code=code).exclude(pk=obj.pk).exists():
+            raise ValidationError({"credit_code": _("Another organisation has this credit code.")})
+    if isinstance(obj, Vehicle) and "plate" in fields:
+        try:
+            fields["plate"] = parse_plate(fields["plate"]).plate
+        except ValidationError as exc:
+            raise ValidationError({"plate": exc.messages}) from None
+    for field, value in fields.items():
+        setattr(obj, field, value)
+    obj.full_clean(exclude=["region_code"])
+    obj.save()
+    record(
+        f"{obj._meta.model_name}_updated", actor=by, request=request, target=obj, region_code=obj.region_code
+    )
+    return obj
+
+
+def register_facility(
+    region: Region, kind: str, code: str, *, by: User | None = None, **fields
+) -> tuple[Facility, bool]:
+    """Create or update the public facility with this component code."""
+    _check_region(by, region)
+    errors = {}
+    if not (kind or "").strip():
+        errors["kind"] = [_("The component kind is required.")]
+    if not (code or "").strip():
+        errors["code"] = [_("The component code is required.")]
+    state = fields.get("state", Facility.State.NORMAL)
+    if state not in Facility.State.values:
+        errors["state"] = [_("Unknown state “%(value)s”.") % {"value": state}]
+    if errors:
+        raise ValidationError(errors)
+    existing = Facility.objects.filter(code=code.strip()).first()
+    if existing is not None and by is not None and not code_within(existing.region_code, by.scope_codes):
+        raise ValidationError({"code": _("This component code is already registered outside your scope.")})
+    return Facility.objects.update_or_create(
+        code=code.strip(), defaults={"region": region, "kind": kind.strip(), **fields}
+    )
+
+
+@transaction.atomic
+def create_household(
+    house: House, head: Person, *, number: str = "", by: User | None = None, request=None
+) -> Household:
+    """A household in a house, with its head as the first member."""
+    _check_region(by, house.region)
+    if by is not None:
+        Person.objects.get_visible(by, pk=head.pk)
+    household = Household.objects.create(number=number.strip(), house=house, head=head, region=house.region)
+    HouseholdMember.objects.create(household=household, person=head, relation_to_head=str(_("Self")))
+    if by is not None:
+        record(
+            "household_created", actor=by, request=request, target=household, region_code=house.region_code
+        )
+    return household
+
+
+def add_household_member(
+    household: Household, person: Person, relation_to_head: str = "", *, by: User | None = None
+) -> HouseholdMember:
+    _check_region(by, household.region)
+    if by is not None:
+        Person.objects.get_visible(by, pk=person.pk)
+    member, _created = HouseholdMember.objects.update_or_create(
+        household=household, person=person, defaults={"relation_to_head": relation_to_head.strip()}
+    )
+    return member

@@ -1,4 +1,26 @@
-from django.urls import path  # noqa: F401  (pages are added here)
+"""Console pages of the register, under /registry/."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "registry"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.person_list_view, name="people"),
+    path("people/new/", views.person_create_view, name="person_create"),
+    path("people/<int:pk>/", views.person_detail_view, name="person_detail"),
+    path("people/<int:pk>/edit/", views.person_edit_view, name="person_edit"),
+    path("people/<int:pk>/unmask/", views.person_unmask_view, name="person_unmask"),
+    path("houses/", views.house_list_view, name="houses"),
+    path("houses/new/", views.house_create_view, name="house_create"),
+    path("houses/<int:pk>/", views.house_detail_view, name="house_detail"),
+    path("houses/<int:pk>/edit/", views.house_edit_view, name="house_edit"),
+    path("houses/<int:pk>/move-in/", views.house_move_in_view, name="house_move_in"),
+    path("residencies/<int:pk>/end/", views.residency_end_view, name="residency_end"),
+    path("households/", views.household_list_view, name="households"),
+    path("households/<int:pk>/", views.household_detail_view, name="household_detail"),
+    path("<str:kind>/", views.kind_list_view, name="kind_list"),
+    path("<str:kind>/new/", views.kind_form_view, name="kind_create"),
+    path("<str:kind>/<int:pk>/", views.kind_detail_view, name="kind_detail"),
+    path("<str:kind>/<int:pk>/edit/", views.kind_form_view, name="kind_edit"),
+]
