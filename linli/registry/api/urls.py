@@ -1,4 +1,17 @@
-from rest_framework.routers import DefaultRouter
+"""Registry routes under /api/v1/ (the API root itself is the core's)."""
 
-router = DefaultRouter()
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+router = SimpleRouter()
+router.register("people", views.PersonViewSet, basename="person")
+router.register("buildings", views.BuildingViewSet, basename="building")
+router.register("houses", views.HouseViewSet, basename="house")
+router.register("residencies", views.ResidencyViewSet, basename="residency")
+router.register("households", views.HouseholdViewSet, basename="household")
+router.register("organisations", views.OrganisationViewSet, basename="organisation")
+router.register("facilities", views.FacilityViewSet, basename="facility")
+router.register("vehicles", views.VehicleViewSet, basename="vehicle")
+
 urlpatterns = [*router.urls]
