@@ -1,4 +1,4 @@
-"""Registry API: create and change through the services, DRF-shaped errors, masking per role, unmask, search."""
+"""Registry API: changes through the services, DRF-shaped errors, masks per role, unmask, search."""
 
 import pytest
 from rest_framework.test import APIClient
