@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from linli.core import clock
 from linli.core.identifiers import Sex
 from linli.core.models import Region
-from linli.core.pii.fields import BlindIndexField, EncryptedCharField
+from linli.core.pii.fields import BlindIndexField, EncryptedCharField, EncryptedTextField
 from linli.core.pii.masking import mask
 from linli.core.scope import ScopedQuerySet
 
@@ -306,6 +306,16 @@ class PersonTag(Regional):
         verbose_name = _("special-group tag")
         verbose_name_plural = _("special-group tags")
         constraints = [models.UniqueConstraint(fields=["person", "tag"], name="registry_tag_unique")]
+        # "People in my scope with this tag": found from the tag side by region prefix, not by walking
+        # every person of a street (docs/benchmarks/registry.md). The pattern opclass lets PostgreSQL use
+        # the index for LIKE 'prefix%' under any collation; other databases ignore it.
+        indexes = [
+            models.Index(
+                fields=["tag", "region_code"],
+                name="registry_tag_region_prefix",
+                opclasses=["varchar_pattern_ops", "varchar_pattern_ops"],
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.person} {self.get_tag_display()}"
@@ -394,3 +404,57 @@ class Vehicle(Regional):
 
     def __str__(self) -> str:
         return self.plate
+
+
+# --- Excel imports ---
+
+
+class ImportJob(Regional):
+    """One uploaded workbook being imported (or imported): its progress, counts and errors.
+
+    ``errors`` holds the first errors for the page, with identifiers masked; the error sheet (the original rows
+    plus an error column) holds plaintext identifiers the uploader typed, so it is stored encrypted.
+    """
+
+    class Kind(models.TextChoices):
+        HOUSES = "houses", _("Houses")
+        PEOPLE = "people", _("People with residency")
+        ORGANISATIONS = "organisations", _("Organisations")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting")
+        RUNNING = "running", _("Importing")
+        SUCCEEDED = "succeeded", _("Imported")
+        REJECTED = "rejected", _("Rejected (nothing written)")
+        FAILED = "failed", _("Failed (nothing written)")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_by = models.ForeignKey(
+        "core.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("uploaded by")
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    file_name = models.CharField(_("file"), max_length=200, blank=True)
+    keep_valid = models.BooleanField(_("keep valid rows"), default=False)
+    total = models.PositiveIntegerField(_("rows"), default=0)
+    processed = models.PositiveIntegerField(_("rows checked"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    error_count = models.PositiveIntegerField(_("rows with errors"), default=0)
+    errors = models.JSONField(_("errors"), default=list, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    error_sheet = EncryptedTextField(_("error sheet"), blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.file_name}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.REJECTED, self.Status.FAILED)
