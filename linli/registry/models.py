@@ -412,8 +412,8 @@ class Vehicle(Regional):
 class ImportJob(Regional):
     """One uploaded workbook being imported (or imported): its progress, counts and errors.
 
-    ``errors`` holds the first errors for the page, with identifiers masked; the error sheet (the original rows
-    plus an error column) holds plaintext identifiers the uploader typed, so it is stored encrypted.
+    ``errors`` holds the first errors for the page, with identifiers masked; the error sheet (the original
+    rows plus an error column) holds plaintext identifiers the uploader typed, so it is stored encrypted.
     """
 
     class Kind(models.TextChoices):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views
+from . import views, views_excel
 
 app_name = "registry"
 urlpatterns = [
@@ -19,6 +19,11 @@ urlpatterns = [
     path("residencies/<int:pk>/end/", views.residency_end_view, name="residency_end"),
     path("households/", views.household_list_view, name="households"),
     path("households/<int:pk>/", views.household_detail_view, name="household_detail"),
+    path("import/", views_excel.import_view, name="import"),
+    path("import/<int:pk>/", views_excel.import_job_view, name="import_job"),
+    path("import/<int:pk>/errors.xlsx", views_excel.import_errors_view, name="import_errors"),
+    path("templates/<str:kind>.xlsx", views_excel.template_view, name="import_template"),
+    path("export/", views_excel.export_view, name="export"),
     path("<str:kind>/", views.kind_list_view, name="kind_list"),
     path("<str:kind>/new/", views.kind_form_view, name="kind_create"),
     path("<str:kind>/<int:pk>/", views.kind_detail_view, name="kind_detail"),

@@ -1,8 +1,9 @@
 """Registry routes under /api/v1/ (the API root itself is the core's)."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import excel, views
 
 router = SimpleRouter()
 router.register("people", views.PersonViewSet, basename="person")
@@ -14,4 +15,9 @@ router.register("organisations", views.OrganisationViewSet, basename="organisati
 router.register("facilities", views.FacilityViewSet, basename="facility")
 router.register("vehicles", views.VehicleViewSet, basename="vehicle")
 
-urlpatterns = [*router.urls]
+urlpatterns = [
+    *router.urls,
+    path("registry-imports/", excel.ImportListView.as_view(), name="registry-import-list"),
+    path("registry-imports/<int:pk>/", excel.ImportDetailView.as_view(), name="registry-import-detail"),
+    path("registry-exports/<str:kind>/", excel.ExportView.as_view(), name="registry-export"),
+]
