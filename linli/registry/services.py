@@ -415,6 +415,16 @@ def find_people(user: User, query: str, *, region_code: str | None = None):
     return people.filter(Q(name__contains=query) | Q(pk__in=by_address))
 
 
+def in_group(people, user: User, tag: str):
+    """Narrow a queryset of people to a special group, starting from the tags.
+
+    Filtering people by a join to their tags makes PostgreSQL walk every person of a street first (320 ms at
+    p95 for a street of a million-person district); starting from the tag index takes ~20 ms
+    (docs/benchmarks/registry.md).
+    """
+    return people.filter(pk__in=PersonTag.objects.visible_to(user).filter(tag=tag).values("person_id"))
+
+
 def unmask(user: User, obj, field: str, reason: str, *, request=None) -> str:
     """The plaintext of one personal field, for a user allowed to see it, with a reason; audited."""
     if field not in MASKED_FIELDS.get(type(obj), {}):

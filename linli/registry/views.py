@@ -123,7 +123,7 @@ def person_list_view(request):
         q = shown_query = ""  # identifiers are searched only by POST
     people = services.find_people(user, q, region_code=region_code)
     if values.get("tag"):
-        people = people.filter(tags__tag=values["tag"])
+        people = services.in_group(people, user, values["tag"])
     if values.get("residence_type"):
         people = people.filter(residence_type=values["residence_type"])
     page = _page(request, people.order_by("-pk"))

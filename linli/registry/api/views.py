@@ -77,7 +77,7 @@ class PersonFilter(WithinFilter):
         method="search",
         label="Exact ID number or mobile number (blind index), or part of a name or current address",
     )
-    tag = filters.ChoiceFilter(field_name="tags__tag", choices=Tag.choices)
+    tag = filters.ChoiceFilter(method="in_group", choices=Tag.choices)
 
     class Meta:
         model = Person
@@ -85,6 +85,9 @@ class PersonFilter(WithinFilter):
 
     def search(self, queryset, name, value):
         return queryset.filter(pk__in=services.find_people(self.request.user, value).values("pk"))
+
+    def in_group(self, queryset, name, value):
+        return services.in_group(queryset, self.request.user, value)
 
 
 MASKING = (
