@@ -227,7 +227,7 @@ ORGANISATION_COLUMNS: tuple[Column, ...] = (
         "统一社会信用代码",
         gettext_lazy("18-character unified social credit code; a code already registered updates it."),
         True,
-        "91370103MA3C4K9X2L",
+        "91370103MA3C4K9X29",
         width=22,
     ),
     Column("kind", "类型", gettext_lazy("Kind: %(words)s."), True, "物业公司"),

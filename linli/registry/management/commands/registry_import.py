@@ -17,9 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--region", required=True, help="region code for rows without one")
         parser.add_argument("--keep-valid", action="store_true", help="write the valid rows despite errors")
-        parser.add_argument(
-            "--user", help="import as this account, inside its scope (default: no limit)"
-        )
+        parser.add_argument("--user", help="import as this account, inside its scope (default: no limit)")
         parser.add_argument("--errors", type=Path, help="write the error sheet here when rows fail")
 
     def handle(self, *args, kind, file, region, keep_valid, user, errors, **options):
