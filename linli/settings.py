@@ -179,6 +179,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "/static/vendor/swagger-ui",
     "SWAGGER_UI_FAVICON_HREF": "/static/vendor/swagger-ui/favicon-32x32.png",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind"; name each enum after its model so clients get stable, readable types.
+    "ENUM_NAME_OVERRIDES": {
+        "BuildingKindEnum": "linli.registry.models.Building.Kind",
+        "OrganisationKindEnum": "linli.registry.models.Organisation.Kind",
+        "VehicleKindEnum": "linli.registry.models.Vehicle.Kind",
+        "ImportKindEnum": "linli.registry.models.ImportJob.Kind",
+    },
 }
 
 LOGGING = {
