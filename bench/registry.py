@@ -100,9 +100,9 @@ def measure(step: str, lookups: int, rng: random.Random) -> dict:
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     try:
-        page = reverse("registry:person_list")
+        page = reverse("registry:people")
     except NoReverseMatch:
-        page = "/registry/people/"
+        page = "/registry/"
     tag = Tag.ELDERLY_ALONE
     users = {"community worker": "community1-1", "street officer": "street1"}
     results["list"] = {}
@@ -285,6 +285,11 @@ def main() -> None:
     text = run(args)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    # Keep the sections other benchmarks write into this file (between their own markers).
+    old = output.read_text(encoding="utf-8") if output.exists() else ""
+    sections = re.findall(r"(<!-- \w+:start -->.*?<!-- \w+:end -->)", old, flags=re.S)
+    if sections:
+        text = text.rstrip("\n") + "\n\n" + "\n\n".join(sections) + "\n"
     output.write_text(text, encoding="utf-8")
     print(f"wrote {output}")
 
