@@ -25,9 +25,7 @@ codes, mobile numbers are random, credit codes and plates are well-formed and ch
 
 from __future__ import annotations
 
-import base64
 import math
-import os
 import random
 import time
 from bisect import bisect
@@ -37,7 +35,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import accumulate
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.management.color import no_style
 from django.db import connection, models
 from django.utils import timezone
@@ -54,8 +51,7 @@ from linli.core.identifiers import (
     resident_id_check_character,
 )
 from linli.core.models import Region
-from linli.core.pii import crypto
-from linli.core.pii.keys import get_keyring
+from linli.core.pii.bulk import FieldSealer
 from linli.core.regions import Level
 
 from .models import (
@@ -216,48 +212,6 @@ class Weighted:
 
 
 SURNAMES = Weighted(ZhNames.last_names.items())
-
-
-class FieldSealer:
-    """Encrypts and blind-indexes values as ``EncryptedCharField`` and ``BlindIndexField`` do, in bulk.
-
-    The per-value work of ``crypto.encrypt`` (keyring look-up, self-test, building a cipher) is done once
-    here; the ciphertext is the same format under the same key and associated data, so the ORM decrypts it.
-    """
-
-    def __init__(self):
-        keyring = get_keyring()
-        self.algorithm = crypto.configured_cipher()
-        crypto.self_test(self.algorithm)
-        self.header = f"{crypto.FORMAT_VERSION}:{self.algorithm}:{keyring.data.current}"
-        self.key = crypto._cipher_key(keyring.data.current_key, self.algorithm)
-        self.aead = AESGCM(self.key) if self.algorithm == crypto.AES_256_GCM else None
-        self.index_algorithm = crypto.configured_blind_index()
-        self.index_key = keyring.blind.get(keyring.blind.current)
-        self._bound: dict[str, bytes] = {}
-
-    def encrypt(self, plaintext: str, associated_data: str) -> str:
-        if not plaintext:
-            return plaintext
-        bound = self._bound.get(associated_data)
-        if bound is None:
-            bound = self._bound[associated_data] = f"{self.header}|{associated_data}".encode()
-        nonce = os.urandom(crypto.NONCE_BYTES)
-        if self.aead is not None:
-            sealed = self.aead.encrypt(nonce, plaintext.encode(), bound)
-        else:
-            sealed = crypto.gcm_encrypt(self.algorithm, self.key, nonce, plaintext.encode(), bound)
-        return f"{self.header}:{base64.b64encode(nonce + sealed).decode()}"
-
-    def blind_index(self, value: str, index_field) -> str | None:
-        """What ``index_field.compute(value)`` returns, with the key looked up once."""
-        if not value:
-            return None
-        normalised = index_field.normalise(value) if index_field.normalise else value
-        message = index_field.context.encode() + b"\x00" + normalised.encode()
-        return crypto.hmac_digest(self.index_algorithm, self.index_key, message)[
-            : index_field.bits // 8
-        ].hex()
 
 
 def _table_writer():

@@ -35,6 +35,8 @@ from openpyxl.utils.datetime import from_excel
 from linli.core import clock
 from linli.core.audit import record
 from linli.core.models import Region, User
+from linli.core.pii.bulk import FieldSealer
+from linli.core.pii.fields import BlindIndexField, EncryptedFieldMixin
 from linli.core.pii.masking import mask
 from linli.core.scope import code_within
 
@@ -409,10 +411,11 @@ class PeopleImporter(Importer):
     def plan(self, rows: list[Row]) -> None:
         self.load_regions(rows)
         rows = [row for row in rows if not row.errors]
+        sealer = FieldSealer()  # one keyring look-up for the batch, not one per ID number
         by_index: dict[str, Row] = {}
         for row in rows:
             row.values["person"]["region"] = self.regions[row.values["region_code"]]
-            for index in self.index_field.indexes_for(row.values["person"]["id_number"]):
+            for index in sealer.blind_indexes(row.values["person"]["id_number"], self.index_field):
                 by_index[index] = row
         existing = Person.objects.filter(id_number_index__in=list(by_index))
         for person in existing:
@@ -499,12 +502,13 @@ class PeopleImporter(Importer):
 
     def write(self, rows: list[Row]) -> None:
         now = clock.now()
+        sealer = FieldSealer()
         creates = []
         for row in rows:
             if row.action == "create":
                 row.plan["person"] = self.build_person(row.values["person"])
                 creates.append(row.plan["person"])
-        Person.objects.bulk_create(creates, batch_size=BATCH_SIZE)
+        insert(Person, creates, sealer)
         updates = []
         for row in rows:
             if row.action == "update" and row.plan["changes"]:
@@ -516,10 +520,11 @@ class PeopleImporter(Importer):
                 updates.append(person)
         if updates:
             # bulk_update encrypts but skips the blind indexes' pre_save: compute them here.
+            index_fields = [Person._meta.get_field(name) for name in ("id_number_index", "phone_index")]
             for person in updates:
-                for index in ("id_number_index", "phone_index"):
-                    index_field = Person._meta.get_field(index)
-                    setattr(person, index, index_field.compute(getattr(person, index_field.source)))
+                for index_field in index_fields:
+                    value = getattr(person, index_field.source)
+                    setattr(person, index_field.attname, sealer.blind_index(str(value or ""), index_field))
             fields = sorted(
                 {name for person in updates for name in self.fields}
                 | {"region_code", "updated_at", "id_number_index", "phone_index"}
@@ -535,8 +540,8 @@ class PeopleImporter(Importer):
                 if residency is None:
                     new_residencies.append(
                         Residency(
-                            person=person,
-                            house=house,
+                            person_id=person.pk,
+                            house_id=house.pk,
                             relation=row.values["relation"],
                             start=row.values["start"],
                             region_id=house.region_id,
@@ -551,7 +556,7 @@ class PeopleImporter(Importer):
             for tag in tags:
                 new_tags.append(
                     PersonTag(
-                        person=person,
+                        person_id=person.pk,
                         tag=tag,
                         basis=LegalBasis.STATUTORY_DUTY,
                         basis_reference=str(services.STATUTORY_REFERENCES.get(tag, "")),
@@ -559,10 +564,77 @@ class PeopleImporter(Importer):
                         region_code=person.region_id,
                     )
                 )
-        Residency.objects.bulk_create(new_residencies, batch_size=BATCH_SIZE)
+        insert(Residency, new_residencies, sealer)
         if changed_residencies:
             Residency.objects.bulk_update(changed_residencies, ["relation", "start"], batch_size=BATCH_SIZE)
-        PersonTag.objects.bulk_create(new_tags, batch_size=BATCH_SIZE)
+        insert(PersonTag, new_tags, sealer)
+
+
+def insert(model, objects: list, sealer: FieldSealer) -> None:
+    """Insert new ``objects`` as ``bulk_create`` does; on PostgreSQL with ``COPY`` (several times faster).
+
+    The COPY path takes the primary keys from the table's own sequence first (one query, safe beside other
+    writers), then writes every concrete field: encrypted fields sealed by ``FieldSealer`` with the field's
+    own associated data, blind indexes computed as ``BlindIndexField.pre_save`` does (and set on the object),
+    ``auto_now`` dates filled by the field. The rows are those ``bulk_create`` would write; the tests decrypt
+    them through the ORM and find them by blind index.
+    """
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objects, batch_size=BATCH_SIZE)
+        return
+    meta = model._meta
+    fields = meta.concrete_fields
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objects)],
+        )
+        ids = [pk for (pk,) in cursor.fetchall()]
+    for obj, pk in zip(objects, ids, strict=True):
+        obj.pk = pk
+    getters = []
+    for model_field in fields:
+        if isinstance(model_field, EncryptedFieldMixin):
+            getters.append(_sealed(model_field, sealer))
+        elif isinstance(model_field, BlindIndexField):
+            getters.append(_indexed(model_field, sealer))
+        elif getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
+            getters.append(lambda obj, f=model_field: f.pre_save(obj, True))
+        else:
+            getters.append(lambda obj, name=model_field.attname: getattr(obj, name))
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row([get(obj) for get in getters])
+    for obj in objects:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def _sealed(model_field, sealer: FieldSealer):
+    name, associated_data = model_field.attname, model_field.associated_data
+
+    def get(obj):
+        value = getattr(obj, name)
+        return value if value is None or value == "" else sealer.encrypt(str(value), associated_data)
+
+    return get
+
+
+def _indexed(model_field, sealer: FieldSealer):
+    source, name = model_field.source, model_field.attname
+
+    def get(obj):
+        value = getattr(obj, source)
+        index = None if value is None or value == "" else sealer.blind_index(str(value), model_field)
+        setattr(obj, name, index)
+        return index
+
+    return get
 
 
 def _differs(person: Person, name: str, value) -> bool:
