@@ -350,7 +350,7 @@ def verify_chain(
 
     def report(broken: ChainBreak | None = None) -> ChainReport:
         # The head is the last row that verified.
-        head_seq = expected_seq - 1 if checked else None
+        head_seq = expected_seq - 1 if checked and expected_seq is not None else None
         return ChainReport(checked, time.monotonic() - started, head_seq, expected_prev or "", broken)
 
     columns = rows.values_list("id", "row_hash", "hash_algorithm", *CHAIN_FIELDS)

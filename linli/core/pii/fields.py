@@ -19,7 +19,7 @@ Empty strings are stored as they are: emptiness is not a secret, and blank form 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.core import checks
 from django.core.exceptions import FieldError
@@ -43,7 +43,8 @@ class EncryptedFieldMixin:
 
     @property
     def associated_data(self) -> str:
-        return self._associated_data or f"{self.model._meta.db_table}.{self.column}"
+        field = cast(models.Field, self)  # the mixin is only ever used with a Field
+        return self._associated_data or f"{field.model._meta.db_table}.{field.column}"
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
@@ -132,7 +133,7 @@ class BlindIndexField(models.CharField):
 
     @property
     def source_field(self) -> EncryptedFieldMixin:
-        return self.model._meta.get_field(self.source)
+        return cast(EncryptedFieldMixin, self.model._meta.get_field(self.source))
 
     @property
     def context(self) -> str:

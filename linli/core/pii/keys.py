@@ -164,14 +164,14 @@ def keys_from_environment() -> bool:
 
 
 _cache_lock = threading.Lock()
-_cache: tuple[object, Keyring] | None = None
+_cache: tuple[tuple, Keyring] | None = None
 
 
 def get_keyring() -> Keyring:
     """The keyring in force, from ``LINLI_KEYS`` or the key file (created on first use)."""
     global _cache
     if text := os.environ.get(ENV_VAR, "").strip():
-        stamp: object = ("env", text)
+        stamp: tuple = ("env", text)
     else:
         path = key_file()
         if not path.exists():
