@@ -220,8 +220,8 @@ Before the fast paths the first import took 59.8 s (openpyxl's per-cell objects 
 with per-value encryption and keyring look-ups about 40%). Now the sheet is read by a streaming parser into
 plain values (the same values openpyxl gives; openpyxl still opens the workbook), new people, residencies
 and tags are written with `COPY` and ciphertexts from `linli.core.pii.bulk.FieldSealer` (the ORM's format,
-key and associated data; blind indexes likewise), and the keyring is read once per batch
-(`docs/registry-import.md`, “Speed”).
+key and associated data; blind indexes likewise), the keyring is read once per batch, and the garbage
+collector's first-generation threshold is raised while an import runs (`docs/registry-import.md`, “Speed”).
 """
     print(text)
     write_section(text, Path(args.output))

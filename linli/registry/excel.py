@@ -22,7 +22,7 @@ from openpyxl.reader.excel import ExcelReader
 from openpyxl.reader.strings import SHEET_MAIN_NS
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.utils.cell import coordinate_to_tuple
+from openpyxl.utils.cell import column_index_from_string as column_index
 from openpyxl.utils.datetime import from_excel, from_ISO8601
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.dimensions import SheetDimension
@@ -558,6 +558,7 @@ def _values(sheet) -> Iterator[tuple]:
     empty = (None,) * max_col if max_col else ()
     expected = 1
     number = 0
+    columns: dict[str, int] = {}  # column letters → index, as coordinate_to_tuple gives, looked up once
     with sheet._get_source() as source:
         for _event, element in iterparse(source):
             if element.tag != _ROW:
@@ -571,7 +572,11 @@ def _values(sheet) -> Iterator[tuple]:
             for cell in element:
                 kind = cell.get("t", "n")
                 ref = cell.get("r")
-                column = coordinate_to_tuple(ref)[1] if ref else column + 1
+                if ref:
+                    letters = ref.rstrip("0123456789")
+                    column = columns.get(letters) or columns.setdefault(letters, column_index(letters))
+                else:
+                    column += 1
                 value = None
                 if kind == "inlineStr":
                     inline = cell.find(_IS)

@@ -553,3 +553,12 @@ def test_copied_people_decrypt_through_the_orm_and_are_found_by_blind_index(hous
     again = run(workbook("people", [*rows, person_row(6, room="101")]), "people", worker, grid)
     assert (again.created, again.updated, again.unchanged) == (1, 0, 5)
     assert Person.objects.count() == 6 and Residency.objects.count() == 6
+
+
+def test_an_import_puts_the_garbage_collector_threshold_back(houses, worker, grid):
+    import gc
+
+    before = gc.get_threshold()
+    run(workbook("people", [person_row(1)]), "people", worker, grid)
+    run(b"not excel", "people", worker, grid)
+    assert gc.get_threshold() == before
