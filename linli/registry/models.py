@@ -5,6 +5,7 @@ applies unchanged. Identifiers of people are encrypted at rest and found through
 addresses are masked on every surface by default (see ``linli.core.pii``).
 """
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -66,7 +67,10 @@ class Building(Regional, Located):
     name = models.CharField(_("building"), max_length=50)
     address = models.CharField(_("address"), max_length=200)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.RESIDENTIAL)
-    floors = models.PositiveSmallIntegerField(_("floors above ground"), null=True, blank=True)
+    # An explicit bound, not the database's: the OpenAPI schema must read the same on SQLite and PostgreSQL.
+    floors = models.PositiveSmallIntegerField(
+        _("floors above ground"), null=True, blank=True, validators=[MaxValueValidator(200)]
+    )
 
     class Meta:
         verbose_name = _("building")
