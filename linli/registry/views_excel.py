@@ -17,8 +17,9 @@ from linli.core.context_processors import switchable_regions
 from linli.core.models import Region
 from linli.core.scope import code_within
 
-from . import excel, exports, imports, services
+from . import excel, exports, imports
 from .models import ImportJob
+from .views import _editor, _reader  # the registry pages' role gates, one definition
 
 KINDS = dict(ImportJob.Kind.choices)
 
@@ -27,19 +28,6 @@ def _kind(kind: str) -> str:
     if kind not in KINDS:
         raise Http404
     return kind
-
-
-def _reader(request):
-    if not services.can_read(request.user):
-        raise Http404
-    return request.user
-
-
-def _editor(request):
-    user = _reader(request)
-    if not services.can_edit(user):
-        raise PermissionDenied(_("Your role may not change the register."))
-    return user
 
 
 def xlsx_response(data: bytes, filename: str) -> HttpResponse:
