@@ -7,7 +7,7 @@ from linli.core.forms import ConsoleForm
 from linli.core.models import Region
 
 from . import services
-from .models import Facility, House, Organisation, Person, Residency, Tag, Vehicle
+from .models import Facility, House, LegalBasis, Organisation, Person, Residency, Tag, Vehicle
 
 KEEP_HELP = _("Leave empty to keep the current value (shown masked above).")
 
@@ -167,3 +167,50 @@ class PersonFilterForm(forms.Form):
     residence_type = forms.ChoiceField(
         required=False, choices=[("", _("All residence types")), *Person.ResidenceType.choices]
     )
+
+
+class TagForm(ConsoleForm):
+    """Put a person in a special group; a consent basis records the person's consent with it."""
+
+    tag = forms.ChoiceField(label=_("Group"), choices=Tag.choices)
+    basis = forms.ChoiceField(
+        label=_("Legal basis"),
+        choices=[(b, LegalBasis(b).label) for b in (LegalBasis.STATUTORY_DUTY, LegalBasis.SEPARATE_CONSENT)],
+    )
+    detail = forms.CharField(
+        label=_("Detail (e.g. disability type and grade)"), max_length=100, required=False
+    )
+    basis_reference = forms.CharField(
+        label=_("Basis reference (law, register or certificate)"), max_length=200, required=False
+    )
+    consent_given = forms.BooleanField(
+        label=_("The person gave separate consent for this purpose"), required=False
+    )
+    purpose = forms.CharField(label=_("Purpose consented to"), max_length=50, required=False)
+    notice_version = forms.CharField(label=_("Notice version shown"), max_length=20, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["consent_given"].widget.attrs["class"] = "form-check-input"
+
+
+class HouseholdForm(ConsoleForm):
+    """A household in a house: the head is one of the people living there now."""
+
+    head = forms.TypedChoiceField(label=_("Head of household"), coerce=int)
+    number = forms.CharField(label=_("Household number"), max_length=30, required=False)
+
+    def __init__(self, *args, residents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["head"].choices = list(residents)
+
+
+class MemberForm(ConsoleForm):
+    """Add one of the people living in the household's house to it."""
+
+    person = forms.TypedChoiceField(label=_("Person"), coerce=int)
+    relation_to_head = forms.CharField(label=_("Relation to head"), max_length=20, required=False)
+
+    def __init__(self, *args, residents=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["person"].choices = list(residents)

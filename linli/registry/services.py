@@ -272,6 +272,7 @@ def tag_person(
     request=None,
 ) -> PersonTag:
     """Put a person in a special group, on a basis the law allows for that group."""
+    _check_region(by, person.region)
     tag = Tag(tag)
     if basis not in TAG_RULES[tag]:
         raise ValidationError(
@@ -301,6 +302,91 @@ def tag_person(
             "person_tagged", actor=by, request=request, target=person, region_code=person.region_code, tag=tag
         )
     return person_tag
+
+
+@transaction.atomic
+def untag_person(person: Person, tag: str, *, by: User | None = None, request=None) -> bool:
+    """Take a person out of a special group; returns whether they were in it."""
+    _check_region(by, person.region)
+    deleted, _rows = PersonTag.objects.filter(person=person, tag=tag).delete()
+    if deleted and by is not None:
+        record(
+            "person_untagged",
+            actor=by,
+            request=request,
+            target=person,
+            region_code=person.region_code,
+            tag=tag,
+        )
+    return bool(deleted)
+
+
+CONSENT_BASES = (LegalBasis.CONSENT, LegalBasis.SEPARATE_CONSENT)
+
+
+@transaction.atomic
+def record_consent(
+    person: Person,
+    purpose: str,
+    *,
+    basis: str = LegalBasis.SEPARATE_CONSENT,
+    notice_version: str = "",
+    by: User | None = None,
+    request=None,
+) -> Consent:
+    """Record that the person consented to one purpose, after seeing a version of the notice; audited."""
+    _check_region(by, person.region)
+    purpose = (purpose or "").strip()
+    if not purpose:
+        raise ValidationError({"purpose": _("Say what the person consented to.")})
+    if basis not in CONSENT_BASES:
+        raise ValidationError({"basis": _("A consent must rest on a consent basis.")})
+    consent = Consent.objects.create(
+        person=person,
+        purpose=purpose,
+        basis=basis,
+        notice_version=(notice_version or "").strip(),
+        granted_at=clock.now(),
+        recorded_by=by if by is not None and by.pk else None,
+    )
+    if by is not None:
+        record(
+            "consent_recorded",
+            actor=by,
+            request=request,
+            target=person,
+            region_code=person.region_code,
+            consent=consent.pk,
+            purpose=purpose,
+        )
+    return consent
+
+
+@transaction.atomic
+def withdraw_consent(consent: Consent, *, by: User | None = None, request=None) -> list[str]:
+    """Record the withdrawal of a consent and stop the processing resting on it (PIPL art. 15).
+
+    The tags kept on this consent are removed; returns them.
+    """
+    person = consent.person
+    _check_region(by, person.region)
+    if consent.withdrawn_at is None:
+        consent.withdrawn_at = clock.now()
+        consent.save(update_fields=["withdrawn_at"])
+    tags = list(PersonTag.objects.filter(consent=consent).values_list("tag", flat=True))
+    PersonTag.objects.filter(consent=consent).delete()
+    if by is not None:
+        record(
+            "consent_withdrawn",
+            actor=by,
+            request=request,
+            target=person,
+            region_code=person.region_code,
+            consent=consent.pk,
+            purpose=consent.purpose,
+            tags_removed=tags,
+        )
+    return tags
 
 
 STATUTORY_REFERENCES = {
@@ -545,7 +631,12 @@ def create_household(
 
 
 def add_household_member(
-    household: Household, person: Person, relation_to_head: str = "", *, by: User | None = None
+    household: Household,
+    person: Person,
+    relation_to_head: str = "",
+    *,
+    by: User | None = None,
+    request=None,
 ) -> HouseholdMember:
     _check_region(by, household.region)
     if by is not None:
@@ -553,4 +644,34 @@ def add_household_member(
     member, _created = HouseholdMember.objects.update_or_create(
         household=household, person=person, defaults={"relation_to_head": relation_to_head.strip()}
     )
+    if by is not None:
+        record(
+            "household_member_added",
+            actor=by,
+            request=request,
+            target=household,
+            region_code=household.region_code,
+            person=person.pk,
+        )
     return member
+
+
+@transaction.atomic
+def remove_household_member(
+    household: Household, person: Person, *, by: User | None = None, request=None
+) -> bool:
+    """Take a person out of a household; the head stays (choose another household or head first)."""
+    _check_region(by, household.region)
+    if person.pk == household.head_id:
+        raise ValidationError({"person": _("The head of the household cannot be removed from it.")})
+    deleted, _rows = HouseholdMember.objects.filter(household=household, person=person).delete()
+    if deleted and by is not None:
+        record(
+            "household_member_removed",
+            actor=by,
+            request=request,
+            target=household,
+            region_code=household.region_code,
+            person=person.pk,
+        )
+    return bool(deleted)

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -23,7 +24,19 @@ from linli.core.models import Region
 from linli.core.pii.masking import mask
 
 from . import forms, services
-from .models import Building, Facility, House, Household, Organisation, Person, Residency, Tag, Vehicle
+from .models import (
+    Building,
+    Consent,
+    Facility,
+    House,
+    Household,
+    Organisation,
+    Person,
+    PersonTag,
+    Residency,
+    Tag,
+    Vehicle,
+)
 
 PAGE_ROWS = 25
 FIELD_LABELS = {
@@ -133,7 +146,7 @@ def person_list_view(request):
     return render(request, "registry/person_list.html", context)
 
 
-def _person_context(request, person, *, revealed=None, unmask_form=None):
+def _person_context(request, person, *, revealed=None, unmask_form=None, tag_form=None):
     user = request.user
     fields = []
     for field, label in FIELD_LABELS.items():
@@ -168,7 +181,8 @@ def _person_context(request, person, *, revealed=None, unmask_form=None):
             }
             for r in residencies
         ],
-        "tags": person.tags.all(),
+        "tags": PersonTag.objects.visible_to(user).filter(person=person).select_related("consent"),
+        "tag_form": tag_form if tag_form is not None else forms.TagForm(),
         "households": Household.objects.visible_to(user).filter(members=person).select_related("house"),
         "vehicles": Vehicle.objects.visible_to(user).filter(owner=person),
     }
@@ -216,6 +230,72 @@ def person_unmask_view(request, pk):
         )
     context = _person_context(request, person, revealed=revealed, unmask_form=None if revealed else form)
     return render(request, "registry/person_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def person_tag_view(request, pk):
+    """Put the person in a special group; a consent basis records the consent first, in one transaction."""
+    user = _editor(request)
+    person = Person.objects.get_visible(user, pk=pk)
+    form = forms.TagForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            with transaction.atomic():
+                consent = None
+                if data["basis"] in services.CONSENT_BASES and data["consent_given"]:
+                    consent = services.record_consent(
+                        person,
+                        data["purpose"] or Tag(data["tag"]).label,
+                        basis=data["basis"],
+                        notice_version=data["notice_version"],
+                        by=user,
+                        request=request,
+                    )
+                services.tag_person(
+                    person,
+                    data["tag"],
+                    data["basis"],
+                    detail=data["detail"].strip(),
+                    basis_reference=data["basis_reference"].strip(),
+                    consent=consent,
+                    by=user,
+                    request=request,
+                )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("The person was added to the group."))
+            return redirect("registry:person_detail", pk=person.pk)
+    context = _person_context(request, person, tag_form=form)
+    return render(request, "registry/person_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def person_untag_view(request, pk, tag):
+    user = _editor(request)
+    person = Person.objects.get_visible(user, pk=pk)
+    if tag not in Tag.values:
+        raise Http404
+    if services.untag_person(person, tag, by=user, request=request):
+        messages.success(request, _("The person was removed from the group."))
+    return redirect("registry:person_detail", pk=person.pk)
+
+
+@login_required
+@require_POST
+def consent_withdraw_view(request, pk, consent_pk):
+    user = _editor(request)
+    person = Person.objects.get_visible(user, pk=pk)
+    try:
+        consent = Consent.objects.get(pk=consent_pk, person=person)
+    except Consent.DoesNotExist:
+        raise Http404 from None
+    services.withdraw_consent(consent, by=user, request=request)
+    messages.success(request, _("The consent was withdrawn; the groups kept on it were removed."))
+    return redirect("registry:person_detail", pk=person.pk)
 
 
 @login_required
@@ -289,8 +369,11 @@ def house_detail_view(request, pk):
     return render(request, "registry/house_detail.html", _house_context(request, house, form))
 
 
-def _house_context(request, house, form):
+def _house_context(request, house, form, household_form=None):
     user = request.user
+    can_edit = services.can_edit(user)
+    if can_edit and household_form is None:
+        household_form = forms.HouseholdForm(residents=_current_residents(user, house))
     residencies = (
         Residency.objects.visible_to(user)
         .filter(house=house)
@@ -304,7 +387,8 @@ def _house_context(request, house, form):
         "households": Household.objects.visible_to(user).filter(house=house),
         "organisations": Organisation.objects.visible_to(user).filter(house=house),
         "move_in_form": form,
-        "can_edit": services.can_edit(user),
+        "household_form": household_form,
+        "can_edit": can_edit,
     }
 
 
@@ -395,13 +479,96 @@ def household_list_view(request):
     return render(request, "registry/household_list.html", context)
 
 
+def _current_residents(user, house, *, exclude=()):
+    """(pk, masked name) of the people living in a house now, for choosing a head or a member."""
+    people = (
+        Person.objects.visible_to(user)
+        .filter(residencies__house=house, residencies__end=None)
+        .exclude(pk__in=list(exclude))
+        .distinct()
+        .order_by("pk")
+    )
+    return [(p.pk, services.masked(user, p, "name")) for p in people]
+
+
+def _household_context(request, household, member_form=None):
+    user = request.user
+    members = household.memberships.select_related("person").order_by("pk")
+    rows = [_person_row(user, m.person) | {"relation": m.relation_to_head} for m in members]
+    can_edit = services.can_edit(user)
+    if can_edit and member_form is None:
+        residents = _current_residents(user, household.house, exclude=[m.person_id for m in members])
+        member_form = forms.MemberForm(residents=residents)
+    return {"household": household, "rows": rows, "can_edit": can_edit, "member_form": member_form}
+
+
 @login_required
 def household_detail_view(request, pk):
     user = _reader(request)
     household = Household.objects.get_visible(user, pk=pk)
-    members = household.memberships.select_related("person").order_by("pk")
-    rows = [_person_row(user, m.person) | {"relation": m.relation_to_head} for m in members]
-    return render(request, "registry/household_detail.html", {"household": household, "rows": rows})
+    return render(request, "registry/household_detail.html", _household_context(request, household))
+
+
+@login_required
+@require_POST
+def household_create_view(request, pk):
+    """Create a household in the house ``pk``, headed by one of the people living there now."""
+    user = _editor(request)
+    house = House.objects.get_visible(user, pk=pk)
+    form = forms.HouseholdForm(request.POST, residents=_current_residents(user, house))
+    if form.is_valid():
+        head = Person.objects.get_visible(user, pk=form.cleaned_data["head"])
+        try:
+            household = services.create_household(
+                house, head, number=form.cleaned_data["number"], by=user, request=request
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("The household was created."))
+            return redirect("registry:household_detail", pk=household.pk)
+    context = _house_context(request, house, forms.MoveInForm(), household_form=form)
+    return render(request, "registry/house_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def household_member_add_view(request, pk):
+    user = _editor(request)
+    household = Household.objects.get_visible(user, pk=pk)
+    members = household.memberships.values_list("person_id", flat=True)
+    residents = _current_residents(user, household.house, exclude=members)
+    form = forms.MemberForm(request.POST, residents=residents)
+    if form.is_valid():
+        person = Person.objects.get_visible(user, pk=form.cleaned_data["person"])
+        try:
+            services.add_household_member(
+                household, person, form.cleaned_data["relation_to_head"], by=user, request=request
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, _("The member was added."))
+            return redirect("registry:household_detail", pk=household.pk)
+    context = _household_context(request, household, member_form=form)
+    return render(request, "registry/household_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def household_member_remove_view(request, pk, person_pk):
+    user = _editor(request)
+    household = Household.objects.get_visible(user, pk=pk)
+    if not household.memberships.filter(person_id=person_pk).exists():
+        raise Http404
+    person = Person.objects.get(pk=person_pk)
+    try:
+        services.remove_household_member(household, person, by=user, request=request)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("The member was removed."))
+    return redirect("registry:household_detail", pk=household.pk)
 
 
 # --- Organisations, facilities, vehicles: one list, detail and form each, declared below ---
