@@ -55,6 +55,7 @@ serve: install assets
 
 bench: install postgres
 	$(BIN)/python bench/registry.py
+	$(BIN)/python bench/registry_import.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules linli/static/vendor var
