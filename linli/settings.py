@@ -185,6 +185,7 @@ SPECTACULAR_SETTINGS = {
         "OrganisationKindEnum": "linli.registry.models.Organisation.Kind",
         "VehicleKindEnum": "linli.registry.models.Vehicle.Kind",
         "ImportKindEnum": "linli.registry.models.ImportJob.Kind",
+        "TagEnum": "linli.registry.models.Tag",
     },
 }
 

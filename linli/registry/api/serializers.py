@@ -8,7 +8,18 @@ from linli.core.models import Region
 from linli.core.pii.masking import mask
 
 from .. import services
-from ..models import Building, Facility, House, Household, Organisation, Person, Residency, Vehicle
+from ..models import (
+    Building,
+    Facility,
+    House,
+    Household,
+    LegalBasis,
+    Organisation,
+    Person,
+    Residency,
+    Tag,
+    Vehicle,
+)
 
 UNMASK_HINT = "Use POST /api/v1/people/{id}/unmask/ with a reason to see the plaintext (audited)."
 
@@ -124,6 +135,34 @@ class PersonSerializer(RegistrySerializer):
             "display_url",
         ]
         read_only_fields = ["sex", "birth_date", "updated_at"]
+
+
+class PersonTagSerializer(serializers.Serializer):
+    """A special-group tag to add (write) or as kept (read); a consent basis needs ``consent_purpose``."""
+
+    tag = serializers.ChoiceField(choices=Tag.choices)
+    basis = serializers.ChoiceField(
+        choices=[LegalBasis.STATUTORY_DUTY, LegalBasis.SEPARATE_CONSENT],
+        help_text="statutory_duty for the registers kept by law, separate_consent for the optional groups.",
+    )
+    detail = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    basis_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    consent_purpose = serializers.CharField(
+        max_length=50,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text="For a consent basis: the purpose the person consented to (recorded and audited).",
+    )
+    notice_version = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, write_only=True, default=""
+    )
+    consent = serializers.IntegerField(
+        source="consent_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The consent the tag rests on, if any.",
+    )
 
 
 class UnmaskSerializer(serializers.Serializer):

@@ -1,12 +1,13 @@
 """REST API v1 of the register: scoped, changed through services.py, personal data masked."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import Q
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
@@ -150,6 +151,65 @@ class PersonViewSet(RegistryViewSet):
         response = Response({"field": field, "value": value})
         response["Cache-Control"] = "no-store"
         return response
+
+    @extend_schema(
+        request=s.PersonTagSerializer,
+        responses={201: s.PersonTagSerializer},
+        description="Put the person in a special group. Registers kept by law use statutory_duty; the "
+        "optional groups may use separate_consent, and then consent_purpose (and notice_version) record the "
+        "person's consent with the tag. A group refuses a basis the law does not allow for it. Audited.",
+        examples=[
+            OpenApiExample(
+                "Needs care, on consent",
+                value={"tag": "needs_care", "basis": "separate_consent", "consent_purpose": "关爱走访"},
+            )
+        ],
+    )
+    @action(detail=True, methods=["post"], url_path="tags")
+    def add_tag(self, request, pk=None):
+        person = self.get_object()
+        body = s.PersonTagSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        person_tag = _service(self._tag, person, data)
+        return Response(s.PersonTagSerializer(person_tag).data, status=201)
+
+    @transaction.atomic
+    def _tag(self, person, data):
+        consent = None
+        if data["basis"] in services.CONSENT_BASES and data.get("consent_purpose", "").strip():
+            consent = services.record_consent(
+                person,
+                data["consent_purpose"],
+                basis=data["basis"],
+                notice_version=data.get("notice_version", ""),
+                by=self.request.user,
+                request=self.request,
+            )
+        return services.tag_person(
+            person,
+            data["tag"],
+            data["basis"],
+            detail=data.get("detail", "").strip(),
+            basis_reference=data.get("basis_reference", "").strip(),
+            consent=consent,
+            by=self.request.user,
+            request=self.request,
+        )
+
+    @extend_schema(
+        request=None,
+        responses={204: None},
+        description="Take the person out of a special group (404 if they are not in it). Audited.",
+    )
+    @action(detail=True, methods=["delete"], url_path=r"tags/(?P<tag>[a-z0-9_]+)")
+    def remove_tag(self, request, pk=None, tag=None):
+        person = self.get_object()
+        if tag not in Tag.values or not _service(
+            services.untag_person, person, tag, by=request.user, request=request
+        ):
+            raise NotFound
+        return Response(status=204)
 
 
 # --- Places ---

@@ -201,3 +201,28 @@ def test_services_refuse_regions_outside_the_editors_scope(worker):
         services.record_consent(person, "关爱走访", by=worker)
     with pytest.raises(services.PermissionDenied):
         services.remove_household_member(household, household.head, by=worker)
+
+
+def test_api_adds_and_removes_tags_within_the_scope(regions, user_factory):
+    from rest_framework.test import APIClient
+
+    editor, manager = APIClient(), APIClient()
+    editor.force_login(user_factory(Role.GRID_WORKER, GRID))
+    manager.force_login(user_factory(Role.PROPERTY_MANAGER, GRID))
+    person, outsider = t.make_person(GRID), t.make_person(OTHER_GRID)
+    url = f"/api/v1/people/{person.pk}/tags/"
+    refused = editor.post(url, {"tag": "needs_care", "basis": "separate_consent"}, format="json")
+    assert refused.status_code == 400 and "consent" in refused.json()
+    body = {"tag": "needs_care", "basis": "separate_consent", "consent_purpose": "关爱走访"}
+    response = editor.post(url, body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["consent"] == Consent.objects.get(person=person).pk
+    statutory = {"tag": "veteran", "basis": "statutory_duty"}
+    assert editor.post(url, statutory, format="json").status_code == 201
+    assert manager.post(url, statutory, format="json").status_code == 403
+    assert manager.delete(f"{url}veteran/").status_code == 403
+    assert editor.post(f"/api/v1/people/{outsider.pk}/tags/", statutory, format="json").status_code == 404
+    assert editor.delete(f"{url}veteran/").status_code == 204
+    assert editor.delete(f"{url}veteran/").status_code == 404
+    assert list(PersonTag.objects.values_list("tag", flat=True)) == [Tag.NEEDS_CARE]
+    assert AuditLog.objects.filter(action="person_untagged").count() == 1
