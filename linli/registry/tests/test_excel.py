@@ -562,3 +562,17 @@ def test_an_import_puts_the_garbage_collector_threshold_back(houses, worker, gri
     run(workbook("people", [person_row(1)]), "people", worker, grid)
     run(b"not excel", "people", worker, grid)
     assert gc.get_threshold() == before
+
+
+def test_no_plaintext_identifier_in_logs_or_error_reports_while_importing(houses, worker, grid, caplog):
+    good = person_row(1)
+    bad_phone = person_row(2, phone="12345")
+    bad_id = person_row(3, id_number=id_number(3)[:-1] + ("0" if id_number(3)[-1] != "0" else "1"))
+    secrets = {good[1], good[2], bad_phone[1], bad_id[1]}
+    with caplog.at_level("DEBUG"):
+        failed = run(workbook("people", [good, bad_phone, bad_id]), "people", worker, grid)
+        run(workbook("people", [good]), "people", worker, grid)
+    assert failed.errors and not Person.objects.filter(id_number__blind=bad_phone[1]).exists()
+    shown = caplog.text + " ".join(str(error) for error in failed.errors)
+    for secret in secrets:
+        assert secret not in shown
