@@ -561,7 +561,7 @@ def household_member_remove_view(request, pk, person_pk):
     household = Household.objects.get_visible(user, pk=pk)
     if not household.memberships.filter(person_id=person_pk).exists():
         raise Http404
-    person = Person.objects.get(pk=person_pk)
+    person = Person.objects.get_visible(user, pk=person_pk)
     try:
         services.remove_household_member(household, person, by=user, request=request)
     except ValidationError as exc:

@@ -39,8 +39,8 @@ def xlsx_response(data: bytes, filename: str) -> HttpResponse:
 
 def start_import(user, kind: str, upload, region_code: str, keep_valid: bool) -> ImportJob:
     """Create the job of an upload and start it; raises PermissionDenied outside the user's scope."""
-    region = Region.objects.filter(code=region_code).first()
-    if region is None or not code_within(region.code, user.scope_codes):
+    region = Region.objects.visible_to(user).filter(code=region_code).first()
+    if region is None:
         raise PermissionDenied(_("Region %(code)s is outside your scope.") % {"code": region_code})
     job = ImportJob.objects.create(
         kind=kind,
