@@ -8,4 +8,11 @@ class GridConfig(AppConfig):
     verbose_name = _("Grid governance: events and their closed loop")
 
     def ready(self):
-        from . import locate  # noqa: F401  (connects the signals that refresh the grid index)
+        from linli.core import worker
+
+        from . import (
+            locate,  # noqa: F401  (connects the signals that refresh the grid index)
+            services,
+        )
+
+        worker.register("grid.tick", 60, services.tick)
