@@ -56,6 +56,8 @@ class AuditAction(models.TextChoices):
     DEMO_BUILT = "demo_district_built", _("Demo district built")
     REGION_SWITCHED = "region_switched", _("Region switched")
     AUDIT_PURGED = "audit_purged", _("Old audit records purged")
+    CALENDAR_CHANGED = "calendar_changed", _("Working calendar changed")
+    CALENDAR_SEEDED = "calendar_seeded", _("Working calendar seeded")
 
 
 class HashAlgorithm(models.TextChoices):
