@@ -16,3 +16,13 @@ class GridConfig(AppConfig):
         )
 
         worker.register("grid.tick", 60, services.tick)
+
+        from django.apps import apps
+
+        if apps.is_installed("linli.iot"):
+            from linli.iot import hooks
+
+            from . import alarms
+
+            if alarms.open_event_for_alarm not in hooks.ALARM_SINKS:
+                hooks.ALARM_SINKS.append(alarms.open_event_for_alarm)
