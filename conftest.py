@@ -37,6 +37,13 @@ def regions(db):
     return build_region_tree()
 
 
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Uploaded files (event photos) go to a temporary folder, never into var/."""
+    settings.MEDIA_ROOT = tmp_path_factory.getbasetemp() / "media"
+    return settings.MEDIA_ROOT
+
+
 @pytest.fixture
 def user_factory(db):
     return make_user

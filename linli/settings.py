@@ -39,6 +39,7 @@ CSRF_TRUSTED_ORIGINS = env_list("LINLI_CSRF_TRUSTED_ORIGINS", "")
 INSTALLED_APPS = [
     "linli.core",
     "linli.registry",
+    "linli.grid",
     "linli.core.admin_site.LinliAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -152,6 +153,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # filled by `linli manage collectstatic` in production
 STATIC_ROOT.mkdir(exist_ok=True)
+# Uploaded files (event photos). Never served as public URLs: pages that may show them stream them after the
+# scope check. Several web processes need this on shared storage.
+MEDIA_ROOT = Path(os.environ.get("LINLI_MEDIA_ROOT", VAR_DIR / "media"))
+LINLI_GRID_WARN_FRACTION = float(os.environ.get("LINLI_GRID_WARN_FRACTION", "0.8"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

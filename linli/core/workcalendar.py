@@ -526,6 +526,8 @@ def seed_missing(using: str | None = None) -> list[int]:
 def _seed_after_migrate(sender, app_config=None, using=None, apps=None, **kwargs) -> None:
     if app_config is None or app_config.label != "core":
         return
+    if apps is None:  # a test database flush sends post_migrate without the migration state
+        from django.apps import apps
     try:
         # Only once the migration that makes the tables has run (not when migrating backwards past it).
         apps.get_model("core", "CalendarDay")
