@@ -179,6 +179,7 @@ class _Calendar:
     loaded_at: float
     expires_at: float
     zone: ZoneInfo
+    origin: datetime  # local midnight, 1 January of year 1
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     day_us: int  # a working day's working time
@@ -193,7 +194,8 @@ class _Calendar:
         day_us = sum(end - start for start, end in zip(starts, ends, strict=True))
         now = monotonic_time.monotonic()
         ttl = getattr(settings, "LINLI_CALENDAR_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)
-        return cls(now, now + ttl, ZoneInfo(settings.TIME_ZONE), starts, ends, day_us)
+        zone = ZoneInfo(settings.TIME_ZONE)
+        return cls(now, now + ttl, zone, datetime(1, 1, 1, tzinfo=zone), starts, ends, day_us)
 
     def year(self, year: int) -> _Year:
         found = self.years.get(year)
@@ -224,33 +226,31 @@ class _Calendar:
             elapsed -= length
         return self.ends[-1]
 
-    def working_days(self, first: date, stop: date) -> int:
-        """How many working days lie in [first, stop)."""
-        if stop <= first:
-            return 0
-        total = 0
-        for year in range(first.year, stop.year + 1):
-            days = self.year(year)
-            low = first.toordinal() - days.first if year == first.year else 0
-            high = stop.toordinal() - days.first if year == stop.year else len(days.working)
-            total += days.before[high] - days.before[low]
-        return total
+    def working_days(self, first: _Year, first_index: int, stop: _Year, stop_index: int) -> int:
+        """How many working days lie from day ``first_index`` of ``first`` up to (not incl.) ``stop_index``.
 
-    def nth_working_day_after(self, day: date, n: int) -> date:
-        """The n-th working day after ``day`` (n ≥ 1), found by bisection in each year's running count."""
-        year = day.year
-        index = (
-            day.toordinal() - self.year(year).first + 1
-        )  # the day after ``day``, as an index into its year
+        ``first_index`` may be the year's length (the day after 31 December).
+        """
+        if first is stop:
+            return stop.before[stop_index] - first.before[first_index]
+        total = first.before[-1] - first.before[first_index]
+        for year in range(first.year + 1, stop.year):
+            total += self.year(year).before[-1]
+        return total + stop.before[stop_index]
+
+    def nth_working_day_after(self, days: _Year, index: int, n: int) -> tuple[_Year, int]:
+        """The n-th working day (n ≥ 1) after day ``index`` of ``days``, bisecting the running counts."""
+        index += 1
         for _attempt in range(MAX_YEARS_AHEAD):
-            days = self.year(year)
             target = days.before[index] + n
             if target <= days.before[-1]:
-                position = bisect_left(days.before, target, index)  # before[position] == target first here
-                return date(year, 1, 1) + timedelta(days=position - 1)
+                # The first position with ``target`` working days before it comes right after that day.
+                return days, bisect_left(days.before, target, index) - 1
             n = target - days.before[-1]
-            year, index = year + 1, 0
-        raise ValueError(f"No working day in the {MAX_YEARS_AHEAD} years after {day}: check the calendar.")
+            days, index = self.year(days.year + 1), 0
+        raise ValueError(
+            f"No working day in the {MAX_YEARS_AHEAD} years after {days.year}: check the calendar."
+        )
 
 
 _lock = threading.Lock()
@@ -290,11 +290,14 @@ def _time_us(moment: time) -> int:
     return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * US + moment.microsecond
 
 
-def _local(calendar: _Calendar, moment: datetime) -> tuple[date, int]:
+def _local(calendar: _Calendar, moment: datetime) -> tuple[_Year, int, int]:
+    """A moment as (its local year, the day's index in it, microseconds since local midnight)."""
     if moment.tzinfo is None:
         raise ValueError("The working calendar needs aware datetimes.")
     local = moment.astimezone(calendar.zone)
-    return local.date(), _time_us(local.time())
+    days = calendar.years.get(local.year) or calendar.year(local.year)
+    tod = ((local.hour * 60 + local.minute) * 60 + local.second) * US + local.microsecond
+    return days, local.toordinal() - days.first, tod
 
 
 def _clock(tod: int) -> time:
@@ -304,11 +307,9 @@ def _clock(tod: int) -> time:
     return time(hour, minute, second, micro)
 
 
-def _moment(calendar: _Calendar, day: date, tod: int) -> datetime:
-    seconds, micro = divmod(tod, US)
-    minutes, second = divmod(seconds, 60)
-    hour, minute = divmod(minutes, 60)
-    return datetime(day.year, day.month, day.day, hour, minute, second, micro, tzinfo=calendar.zone)
+def _moment(calendar: _Calendar, days: _Year, index: int, tod: int) -> datetime:
+    # Wall-clock arithmetic from local midnight of 1 January of year 1 (ordinal 1).
+    return calendar.origin + timedelta(days=days.first + index - 1, microseconds=tod)
 
 
 def is_working_day(day: date) -> bool:
@@ -331,16 +332,16 @@ def working_seconds_between(start: datetime, end: datetime) -> int:
     if end <= start:
         return 0
     calendar = _current()
-    first, first_tod = _local(calendar, start)
-    last, last_tod = _local(calendar, end)
-    if first == last:
-        if not calendar.is_working(first):
+    first, first_index, first_tod = _local(calendar, start)
+    last, last_index, last_tod = _local(calendar, end)
+    if first is last and first_index == last_index:
+        if not first.working[first_index]:
             return 0
         return (calendar.elapsed_in_day(last_tod) - calendar.elapsed_in_day(first_tod)) // US
-    total = calendar.working_days(first + timedelta(days=1), last) * calendar.day_us
-    if calendar.is_working(first):
+    total = calendar.working_days(first, first_index + 1, last, last_index) * calendar.day_us
+    if first.working[first_index]:
         total += calendar.day_us - calendar.elapsed_in_day(first_tod)
-    if calendar.is_working(last):
+    if last.working[last_index]:
         total += calendar.elapsed_in_day(last_tod)
     return total // US
 
@@ -357,19 +358,19 @@ def add_working_seconds(start: datetime, seconds: int) -> datetime:
 def _add_working(calendar: _Calendar, start: datetime, remaining: int) -> datetime:
     if remaining < 0:
         raise ValueError("The working time to add cannot be negative.")
-    day, tod = _local(calendar, start)
+    days, index, tod = _local(calendar, start)
     if remaining == 0:
         return start
-    if calendar.is_working(day):
+    if days.working[index]:
         done = calendar.elapsed_in_day(tod)
         if remaining <= calendar.day_us - done:
-            return _moment(calendar, day, calendar.time_at(done + remaining))
+            return _moment(calendar, days, index, calendar.time_at(done + remaining))
         remaining -= calendar.day_us - done
     skip, rest = divmod(remaining, calendar.day_us)
     if rest == 0:  # ends exactly at the end of a working day: that day's last period end
         skip, rest = skip - 1, calendar.day_us
-    due_day = calendar.nth_working_day_after(day, skip + 1)
-    return _moment(calendar, due_day, calendar.time_at(rest))
+    due_days, due_index = calendar.nth_working_day_after(days, index, skip + 1)
+    return _moment(calendar, due_days, due_index, calendar.time_at(rest))
 
 
 def _microseconds(amount: float | Decimal | int, per_unit: int) -> int:
