@@ -283,11 +283,13 @@ def test_the_admin_lists_the_calendar_and_the_years_it_covers(admin_client, monk
     monkeypatch.setattr(clock, "now", lambda: datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI))
     index = admin_client.get("/admin/").content.decode()
     assert "/admin/core/calendarday/" in index and "/admin/core/workingperiod/" in index
+    assert "工作日历：节假日与调休上班日" in index and "工作时段" in index
     page = admin_client.get("/admin/core/calendarday/?date__year=2025").content.decode()
     last = workcalendar.package_years()[-1]
     assert f"2004–{last}" in page
     assert "国庆节" in page and "国庆节调休" in page
     assert "08:30–12:00, 13:30–17:30" in page
+    assert "调休上班日" in page and "星期日" in page  # kind and weekday of 28 September, in Chinese
     if last < 2027:
         assert "2027" in page.split('id="calendar-coverage"')[1].split("</div>")[0]  # not entered yet
 
