@@ -452,9 +452,7 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
 class RequestFilter(filters.FilterSet):
     decision = filters.ChoiceFilter(
-        choices=Request.Decision.choices,
-        method="filter_decision",
-        label="pending (default), approved, denied",
+        choices=Request.Decision.choices, label="pending (the default for the list), approved, denied"
     )
     kind = filters.ChoiceFilter(choices=Request.Kind.choices)
     event = filters.NumberFilter(field_name="event_id")
@@ -462,14 +460,6 @@ class RequestFilter(filters.FilterSet):
     class Meta:
         model = Request
         fields: list[str] = []
-
-    def filter_decision(self, rows, name, value):
-        return rows.filter(decision=value)
-
-    def filter_queryset(self, queryset):
-        if not self.form.cleaned_data.get("decision"):
-            queryset = queryset.filter(decision=Request.Decision.PENDING)
-        return super().filter_queryset(queryset)
 
 
 @extend_schema_view(
@@ -486,11 +476,10 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
     def get_queryset(self):
         events = visible_events(self.request.user).values("pk")
-        return (
-            Request.objects.filter(event_id__in=events)
-            .select_related("event", "requested_by", "decided_by")
-            .order_by("requested_at", "pk")
-        )
+        rows = Request.objects.filter(event_id__in=events)
+        if self.action == "list" and not self.request.query_params.get("decision"):
+            rows = rows.filter(decision=Request.Decision.PENDING)  # the approver's in-tray
+        return rows.select_related("event", "requested_by", "decided_by").order_by("requested_at", "pk")
 
     @extend_schema(
         request=s.DecisionSerializer,

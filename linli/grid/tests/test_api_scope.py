@@ -27,7 +27,8 @@ def make_photo(code: str, reporter=None) -> Evidence:
 def make_request(code: str) -> Request:
     """A suspension waiting for a decision on a case being handled in grid ``code``."""
     event = make_event(code)
-    handler = make_user(Role.SERVICE_PROVIDER, code[:12], username=f"handler-{Request.objects.count()}-{code}")
+    name = f"handler-{Request.objects.count()}-{code}"
+    handler = make_user(Role.SERVICE_PROVIDER, code[:12], username=name)
     Event.objects.filter(pk=event.pk).update(state=State.IN_PROGRESS, assignee=handler)
     event.refresh_from_db()
     services.take_step(event, "request_suspension", handler, note="等待管线改造")
