@@ -23,3 +23,13 @@ class GridConfig(AppConfig):
             core_demo.EXTENSIONS.append(demo.demo_extension)
         if demo.delete_grid not in core_demo.RESET_HOOKS:
             core_demo.RESET_HOOKS.append(demo.delete_grid)
+
+        from django.apps import apps
+
+        if apps.is_installed("linli.iot"):
+            from linli.iot import hooks
+
+            from . import alarms
+
+            if alarms.open_event_for_alarm not in hooks.ALARM_SINKS:
+                hooks.ALARM_SINKS.append(alarms.open_event_for_alarm)
