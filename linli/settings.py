@@ -194,6 +194,14 @@ SPECTACULAR_SETTINGS = {
         "VehicleKindEnum": "linli.registry.models.Vehicle.Kind",
         "ImportKindEnum": "linli.registry.models.ImportJob.Kind",
         "TagEnum": "linli.registry.models.Tag",
+        "StateEnum": "linli.registry.models.Facility.State",
+        "GridStateEnum": "linli.grid.models.State",
+        "GridActionEnum": "linli.grid.api.serializers.STEP_ACTIONS",
+        "CategoryKindEnum": "linli.grid.models.Category.Kind",
+        "PhotoKindEnum": "linli.grid.models.Evidence.Kind",
+        "RequestKindEnum": "linli.grid.models.Request.Kind",
+        "NotificationKindEnum": "linli.grid.models.Notification.Kind",
+        "LevelEnum": "linli.core.regions.Level",
     },
 }
 
