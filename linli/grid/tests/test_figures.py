@@ -25,6 +25,7 @@ from io import BytesIO
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from openpyxl import load_workbook
@@ -163,6 +164,14 @@ class History:
             ),
         ]
         return steps
+
+
+@pytest.fixture(autouse=True)
+def no_cached_tallies():
+    """Ended months are cached per process; every test builds its own history for the same months."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -568,3 +577,43 @@ def test_event_states_as_built(h):
     assert Event.objects.filter(state=State.CLOSED).count() == 7  # L closed in August
     assert Event.objects.get(pk=h.e.pk).state == State.SUSPENDED
     assert Transition.objects.count() == 58
+
+
+def test_ended_months_come_from_the_cache_and_agree_with_a_live_count(h, monkeypatch):
+    """July has ended (now is 1 September): its tallies are counted once, then read from the cache."""
+    queries = []
+    real = figures._query_tallies
+    monkeypatch.setattr(figures, "_query_tallies", lambda steps, dim: queries.append(dim) or real(steps, dim))
+    first = figures.compute(h.admin, JULY, Grouping.STREET, Options())
+    assert queries == ["region"]
+    # Another user, another grouping of regions: the same cached month, folded to their scope.
+    again = figures.compute(h.cw1, JULY, Grouping.GRID, Options())
+    assert queries == ["region"]
+    assert [row.key for row in again.rows] == [G1, G2]
+    assert first.total.counts == COUNTS_JULY
+    # The same days as a range that is not a whole month are counted live, with the same result.
+    live = figures.compute(h.admin, Period.parse("2026-06-30~2026-07-31"), Grouping.STREET, Options())
+    assert queries == ["region", "region"]  # 30 June counted live, July from the cache
+    assert live.total.counts == COUNTS_JULY
+    # The running month is never cached: in the middle of July everything is live.
+    monkeypatch.setattr(clock, "now", lambda: at(20, 12))
+    cache.clear()
+    queries.clear()
+    figures.compute(h.admin, JULY, Grouping.STREET, Options())
+    figures.compute(h.admin, JULY, Grouping.STREET, Options())
+    assert queries == ["region", "region"]
+
+
+def test_split_of_a_period_into_cached_months_and_live_parts():
+    now = at(15, 12, month=9)
+    months, live = figures._split(Period.parse("2026"), now)
+    assert [m.month for m in months] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert live == [(datetime(2026, 9, 1, tzinfo=TZ), datetime(2027, 1, 1, tzinfo=TZ))]
+    months, live = figures._split(Period.parse("2026-02-10~2026-04-20"), now)
+    assert [m.month for m in months] == [3]
+    assert live == [
+        (datetime(2026, 2, 10, tzinfo=TZ), datetime(2026, 3, 1, tzinfo=TZ)),
+        (datetime(2026, 4, 1, tzinfo=TZ), datetime(2026, 4, 21, tzinfo=TZ)),
+    ]
+    months, live = figures._split(Period.parse("2026-05-03~2026-05-04"), now)
+    assert months == [] and live == [(datetime(2026, 5, 3, tzinfo=TZ), datetime(2026, 5, 5, tzinfo=TZ))]
