@@ -51,6 +51,7 @@ Workers
 from __future__ import annotations
 
 import calendar
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -433,8 +434,10 @@ def _dimension(grouping: str) -> str:
     return grouping if grouping in (Grouping.DEPARTMENT, Grouping.WORKER) else "region"
 
 
-def _query_tallies(steps, dimension: str) -> list[tuple]:
-    grouped = (
+def tally_queryset(steps, dimension: str):
+    """The aggregate: per grid code, second key and action, the steps, how many on time, how many before
+    registration, and the handling seconds of the closings."""
+    return (
         steps.filter(action__in=COUNTED_ACTIONS)
         .annotate(second=_key(dimension))
         .values("region_code", "second", "action")
@@ -447,6 +450,10 @@ def _query_tallies(steps, dimension: str) -> list[tuple]:
         .order_by()
         .values_list("region_code", "second", "action", "n", "on_time_n", "early", "duration")
     )
+
+
+def _query_tallies(steps, dimension: str) -> list[tuple]:
+    grouped = tally_queryset(steps, dimension)
     with transaction.atomic(using=steps.db):
         if connections[steps.db].vendor == "postgresql":
             # Compiling this one scan costs seconds of JIT and saves nothing.
@@ -461,54 +468,99 @@ def _month_start(moment: datetime) -> datetime:
 
 
 def _next_month(start: datetime) -> datetime:
-    zone = start.tzinfo
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
-    return datetime(year, month, 1, tzinfo=zone)
+    return datetime(year, month, 1, tzinfo=start.tzinfo)
 
 
-def _split(period: Period, now: datetime) -> tuple[list[datetime], list[tuple[datetime, datetime]]]:
-    """The whole, ended calendar months inside the period (cached) and the rest (counted live)."""
-    running = _month_start(now)
-    months, live = [], []
-    cursor = period.start
-    first = _month_start(period.start)
-    if first != timezone.localtime(period.start):
-        first = _next_month(first)
-    if first > cursor:
-        live.append((cursor, min(first, period.end)))
-        cursor = first
+def _day_start(moment: datetime) -> datetime:
+    local = timezone.localtime(moment)
+    return datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
+
+
+def _next_day(start: datetime) -> datetime:
+    return datetime.combine(start.date() + timedelta(days=1), time.min, tzinfo=start.tzinfo)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a period: an ended calendar month or day (cached), or a stretch counted live."""
+
+    kind: str  # "month", "day" or "live"
+    start: datetime
+    end: datetime
+
+
+def chunks(period: Period, now: datetime) -> list[Chunk]:
+    """Whole ended months, then whole ended days, then what is left (partial days, today) live."""
+    today = _day_start(now)
+    out: list[Chunk] = []
+    cursor = timezone.localtime(period.start)
     while cursor < period.end:
-        following = _next_month(cursor)
-        if following <= period.end and following <= running:
-            months.append(cursor)
+        if cursor == _month_start(cursor) and (following := _next_month(cursor)) <= min(period.end, today):
+            out.append(Chunk("month", cursor, following))
+        elif cursor == _day_start(cursor) and (following := _next_day(cursor)) <= min(period.end, today):
+            out.append(Chunk("day", cursor, following))
         else:
-            live.append((cursor, period.end))
-            break
+            # A partial day in the past ends at its midnight; from today on, everything is live.
+            following = period.end if cursor >= today else min(period.end, _next_day(_day_start(cursor)))
+            out.append(Chunk("live", cursor, following))
         cursor = following
-    return months, [(a, b) for a, b in live if a < b]
+    return out
 
 
-def _month_tallies(month: datetime, dimension: str) -> list[tuple]:
-    key = f"{CACHE_PREFIX}:{dimension}:{month:%Y-%m}:{month.tzinfo}"
+def _generation() -> int:
+    """Bumped by ``forget_tallies``; part of every cache key, so old entries are simply never read again."""
+    return cache.get_or_set(f"{CACHE_PREFIX}:generation", 1, None)
+
+
+def _raw(chunk: Chunk, dimension: str, generation: int) -> list[tuple]:
+    """Every region's tallies of an ended month or day (unscoped: they are folded to a scope before use)."""
+    key = f"{CACHE_PREFIX}:{generation}:raw:{dimension}:{chunk.kind}:{chunk.start:%Y-%m-%d}"
     found = cache.get(key)
     if found is None:
-        steps = Transition.objects.filter(at__gte=month, at__lt=_next_month(month))
+        steps = Transition.objects.filter(at__gte=chunk.start, at__lt=chunk.end)
         found = _query_tallies(steps, dimension)
         cache.set(key, found, CACHE_SECONDS)
     return found
 
 
-def forget_tallies(months: list[datetime] | None = None) -> None:
-    """Drop the cached tallies of these months (default: the last 36), e.g. after importing old history."""
-    if months is None:
-        month = _month_start(clock.now())
-        months = []
-        for _i in range(36):
-            month = _month_start(month - timedelta(days=1))
-            months.append(month)
-    cache.delete_many(
-        f"{CACHE_PREFIX}:{d}:{m:%Y-%m}:{m.tzinfo}" for m in months for d in ("region", "department", "worker")
-    )
+def _fold(tallies, prefixes: tuple[str, ...] | None, length: int | None) -> dict[tuple, list[int]]:
+    """(key, action) → [steps, on time, before registration, seconds]; the key is the grid code cut to
+    ``length`` digits, or the second key (department, worker). ``prefixes``: keep only these regions."""
+    sums: dict[tuple, list[int]] = {}
+    for grid, second, action, n, on_time, early, duration in tallies:
+        if prefixes is not None and not grid.startswith(prefixes):
+            continue
+        key = (grid[:length] if length else second, action)
+        acc = sums.get(key)
+        if acc is None:
+            sums[key] = [n, on_time, early, duration or 0]
+        else:
+            acc[0] += n
+            acc[1] += on_time
+            acc[2] += early
+            acc[3] += duration or 0
+    return sums
+
+
+def _folded(chunk: Chunk, dimension: str, prefixes: tuple[str, ...], length: int | None) -> dict:
+    """An ended chunk folded to one scope and grouping, itself cached (a year is then ~400 small reads)."""
+    generation = _generation()
+    scope = hashlib.sha1("|".join(prefixes).encode()).hexdigest()[:16]
+    key = f"{CACHE_PREFIX}:{generation}:fold:{dimension}:{length}:{scope}:{chunk.kind}:{chunk.start:%Y-%m-%d}"
+    found = cache.get(key)
+    if found is None:
+        found = _fold(_raw(chunk, dimension, generation), prefixes, length)
+        cache.set(key, found, CACHE_SECONDS)
+    return found
+
+
+def forget_tallies() -> None:
+    """Drop every cached tally (after importing or correcting old history): the next figures count afresh."""
+    try:
+        cache.incr(f"{CACHE_PREFIX}:generation")
+    except ValueError:
+        cache.set(f"{CACHE_PREFIX}:generation", 2, None)
 
 
 def _scope_prefixes(user, region_code: str | None) -> tuple[str, ...]:
@@ -520,20 +572,31 @@ def _scope_prefixes(user, region_code: str | None) -> tuple[str, ...]:
     return tuple(user.scope_codes)
 
 
-def tallies(user, period: Period, grouping: str, region_code: str | None = None):
-    """Every tally of the period inside the user's scope: cached months filtered here, the rest live."""
+def sums(user, period: Period, grouping: str, region_code: str | None = None) -> dict[tuple, list[int]]:
+    """(key, action) → [steps, on time, before registration, handling seconds] over the period, inside the
+    user's scope: ended months and days from the cache, the rest counted live through ``visible_to``."""
     prefixes = _scope_prefixes(user, region_code)
     if not prefixes:
-        return
+        return {}
     dimension = _dimension(grouping)
-    months, live = _split(period, clock.now())
-    for month in months:
-        for tally in _month_tallies(month, dimension):
-            if tally[0].startswith(prefixes):
-                yield tally
-    for start, end in live:
-        steps = Transition.objects.visible_to(user, region_code).filter(at__gte=start, at__lt=end)
-        yield from _query_tallies(steps, dimension)
+    length = CODE_LENGTH.get(grouping)
+    total: dict[tuple, list[int]] = {}
+    for chunk in chunks(period, clock.now()):
+        if chunk.kind == "live":
+            steps = Transition.objects.visible_to(user, region_code).filter(
+                at__gte=chunk.start, at__lt=chunk.end
+            )
+            part = _fold(_query_tallies(steps, dimension), None, length)
+        else:
+            part = _folded(chunk, dimension, prefixes, length)
+        for key, values in part.items():
+            acc = total.get(key)
+            if acc is None:
+                total[key] = list(values)
+            else:
+                for i in range(4):
+                    acc[i] += values[i]
+    return total
 
 
 def compute(
@@ -548,21 +611,8 @@ def compute(
     options = (options or Options.default()).checked()
     if grouping not in Grouping.values:
         raise ValidationError({"grouping": _("Unknown grouping %(value)r.") % {"value": grouping}})
-    length = CODE_LENGTH.get(grouping)
-    # First add up per (key, action), then turn each into counts: far fewer calls than tallies.
-    sums: dict[tuple, list[int]] = {}
-    for grid, second, action, n, on_time, early, duration in tallies(user, period, grouping, region_code):
-        key = grid[:length] if length else second
-        acc = sums.get((key, action))
-        if acc is None:
-            sums[(key, action)] = [n, on_time, early, duration or 0]
-        else:
-            acc[0] += n
-            acc[1] += on_time
-            acc[2] += early
-            acc[3] += duration or 0
     rows: dict[object, Row] = {}
-    for (key, action), (n, on_time, early, duration) in sums.items():
+    for (key, action), (n, on_time, early, duration) in sums(user, period, grouping, region_code).items():
         row = rows.setdefault(key, Row(key, "", _empty_counts(), options=options))
         _tally(row.counts, action, n, on_time, early)
         if action in CLOSE:

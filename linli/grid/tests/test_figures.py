@@ -595,25 +595,42 @@ def test_ended_months_come_from_the_cache_and_agree_with_a_live_count(h, monkeyp
     live = figures.compute(h.admin, Period.parse("2026-06-30~2026-07-31"), Grouping.STREET, Options())
     assert queries == ["region", "region"]  # 30 June counted live, July from the cache
     assert live.total.counts == COUNTS_JULY
-    # The running month is never cached: in the middle of July everything is live.
+    # In the middle of July the month has not ended: its ended days are cached one by one, today is live.
     monkeypatch.setattr(clock, "now", lambda: at(20, 12))
     cache.clear()
     queries.clear()
     figures.compute(h.admin, JULY, Grouping.STREET, Options())
+    assert len(queries) == 19 + 1  # 1–19 July, then the 20th onwards live
+    middle = figures.compute(h.admin, JULY, Grouping.STREET, Options())
+    assert len(queries) == 21
+    # Up to now: A, B, C, D, E, F, G, H, I and L (reported on the 20th at 09:00) are reported.
+    assert middle.total.reported == 10 and middle.total.closed == 6
+    # After forgetting, everything is counted afresh.
+    figures.forget_tallies()
     figures.compute(h.admin, JULY, Grouping.STREET, Options())
-    assert queries == ["region", "region"]
+    assert len(queries) == 41
 
 
-def test_split_of_a_period_into_cached_months_and_live_parts():
+def test_a_period_in_chunks():
     now = at(15, 12, month=9)
-    months, live = figures._split(Period.parse("2026"), now)
-    assert [m.month for m in months] == [1, 2, 3, 4, 5, 6, 7, 8]
-    assert live == [(datetime(2026, 9, 1, tzinfo=TZ), datetime(2027, 1, 1, tzinfo=TZ))]
-    months, live = figures._split(Period.parse("2026-02-10~2026-04-20"), now)
-    assert [m.month for m in months] == [3]
-    assert live == [
-        (datetime(2026, 2, 10, tzinfo=TZ), datetime(2026, 3, 1, tzinfo=TZ)),
-        (datetime(2026, 4, 1, tzinfo=TZ), datetime(2026, 4, 21, tzinfo=TZ)),
+
+    def kinds(text):
+        return [
+            (c.kind, f"{c.start:%m-%d}", f"{c.end:%m-%d %H}") for c in figures.chunks(Period.parse(text), now)
+        ]
+
+    year = kinds("2026")
+    assert year[:8] == [("month", f"{m:02d}-01", f"{m + 1:02d}-01 00") for m in range(1, 9)]
+    assert year[8:22] == [("day", f"09-{d:02d}", f"09-{d + 1:02d} 00") for d in range(1, 15)]
+    assert year[22:] == [("live", "09-15", "01-01 00")]
+    assert kinds("2026-02-10~2026-04-20") == [
+        *[("day", f"02-{d:02d}", f"{'03-01' if d == 28 else f'02-{d + 1:02d}'} 00") for d in range(10, 29)],
+        ("month", "03-01", "04-01 00"),
+        *[("day", f"04-{d:02d}", f"04-{d + 1:02d} 00") for d in range(1, 21)],
     ]
-    months, live = figures._split(Period.parse("2026-05-03~2026-05-04"), now)
-    assert months == [] and live == [(datetime(2026, 5, 3, tzinfo=TZ), datetime(2026, 5, 5, tzinfo=TZ))]
+    odd = figures.chunks(Period(at(3, 14, month=5), at(5, 10, month=5), "x"), now)
+    assert [(c.kind, c.start, c.end) for c in odd] == [
+        ("live", at(3, 14, month=5), at(4, 0, month=5)),
+        ("day", at(4, 0, month=5), at(5, 0, month=5)),
+        ("live", at(5, 0, month=5), at(5, 10, month=5)),
+    ]
