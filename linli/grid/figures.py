@@ -563,6 +563,23 @@ def forget_tallies() -> None:
         cache.set(f"{CACHE_PREFIX}:generation", 2, None)
 
 
+def warm(months: int = 13, dimensions: tuple[str, ...] = ("region", "department", "worker")) -> int:
+    """Count the ended months and days of the last ``months`` months into the cache ahead of the first
+    request (a periodic job, where the cache is shared between processes); returns the chunks counted."""
+    now = clock.now()
+    start = _month_start(now)
+    for _i in range(months):
+        start = _month_start(start - timedelta(days=1))
+    period = Period(start, _day_start(now), "warm")
+    generation = _generation()
+    done = 0
+    for chunk in chunks(period, now):
+        for dimension in dimensions:
+            _raw(chunk, dimension, generation)
+            done += 1
+    return done
+
+
 def _scope_prefixes(user, region_code: str | None) -> tuple[str, ...]:
     """The region prefixes the user's rows start with: the same rule as ``visible_to`` for staff."""
     if not can_view(user):

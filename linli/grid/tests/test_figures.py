@@ -634,3 +634,15 @@ def test_a_period_in_chunks():
         ("day", at(4, 0, month=5), at(5, 0, month=5)),
         ("live", at(5, 0, month=5), at(5, 10, month=5)),
     ]
+
+
+def test_warm_counts_ended_months_ahead_of_the_first_request(h, monkeypatch):
+    assert figures.warm(months=3) == 3 * 3  # June, July and August (ended), in three dimensions
+    queries = []
+    real = figures._query_tallies
+    monkeypatch.setattr(figures, "_query_tallies", lambda steps, dim: queries.append(dim) or real(steps, dim))
+    for grouping in (Grouping.STREET, Grouping.DEPARTMENT, Grouping.WORKER):
+        figures.compute(h.admin, JULY, grouping, Options())
+    assert queries == []
+    worker = figures.compute(h.admin, JULY, Grouping.WORKER, Options())
+    assert worker.total.counts == COUNTS_JULY
