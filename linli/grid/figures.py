@@ -597,23 +597,41 @@ def sums(user, period: Period, grouping: str, region_code: str | None = None) ->
         return {}
     dimension = _dimension(grouping)
     length = CODE_LENGTH.get(grouping)
+    pieces = chunks(period, clock.now())
+    ended = [c for c in pieces if c.kind != "live"]
     total: dict[tuple, list[int]] = {}
-    for chunk in chunks(period, clock.now()):
+    if ended:
+        # The ended chunks of this period, merged once and kept: the same page again is one cache read.
+        generation = _generation()
+        scope = hashlib.sha1("|".join(prefixes).encode()).hexdigest()[:16]
+        key = (
+            f"{CACHE_PREFIX}:{generation}:merged:{dimension}:{length}:{scope}:"
+            f"{ended[0].start:%Y-%m-%d}:{ended[-1].end:%Y-%m-%d}:{len(ended)}"
+        )
+        merged = cache.get(key)
+        if merged is None:
+            merged = {}
+            for chunk in ended:
+                _merge(merged, _folded(chunk, dimension, prefixes, length))
+            cache.set(key, merged, CACHE_SECONDS)
+        total = merged
+    for chunk in pieces:
         if chunk.kind == "live":
             steps = Transition.objects.visible_to(user, region_code).filter(
                 at__gte=chunk.start, at__lt=chunk.end
             )
-            part = _fold(_query_tallies(steps, dimension), None, length)
-        else:
-            part = _folded(chunk, dimension, prefixes, length)
-        for key, values in part.items():
-            acc = total.get(key)
-            if acc is None:
-                total[key] = list(values)
-            else:
-                for i in range(4):
-                    acc[i] += values[i]
+            _merge(total, _fold(_query_tallies(steps, dimension), None, length))
     return total
+
+
+def _merge(total: dict[tuple, list[int]], part: dict[tuple, list[int]]) -> None:
+    for key, values in part.items():
+        acc = total.get(key)
+        if acc is None:
+            total[key] = list(values)
+        else:
+            for i in range(4):
+                acc[i] += values[i]
 
 
 def compute(
