@@ -53,6 +53,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import re
+import time as time_module
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -509,8 +510,14 @@ def chunks(period: Period, now: datetime) -> list[Chunk]:
 
 
 def _generation() -> int:
-    """Bumped by ``forget_tallies``; part of every cache key, so old entries are simply never read again."""
-    return cache.get_or_set(f"{CACHE_PREFIX}:generation", 1, None)
+    """Part of every cache key; ``forget_tallies`` replaces it, so old entries are never read again. If the
+    cache has dropped it (a full memory cache culls), a new one is taken: counting again is safe."""
+    key = f"{CACHE_PREFIX}:generation"
+    generation = cache.get(key)
+    if generation is None:
+        generation = time_module.time_ns()
+        cache.set(key, generation, None)
+    return generation
 
 
 def _raw(chunk: Chunk, dimension: str, generation: int) -> list[tuple]:
@@ -557,10 +564,7 @@ def _folded(chunk: Chunk, dimension: str, prefixes: tuple[str, ...], length: int
 
 def forget_tallies() -> None:
     """Drop every cached tally (after importing or correcting old history): the next figures count afresh."""
-    try:
-        cache.incr(f"{CACHE_PREFIX}:generation")
-    except ValueError:
-        cache.set(f"{CACHE_PREFIX}:generation", 2, None)
+    cache.set(f"{CACHE_PREFIX}:generation", time_module.time_ns(), None)
 
 
 def warm(months: int = 13, dimensions: tuple[str, ...] = ("region", "department", "worker")) -> int:
