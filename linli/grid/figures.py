@@ -2,10 +2,11 @@
 
 Every figure is a count of steps (``Transition`` rows) whose time ``at`` falls in the period ``[start, end)``,
 grouped by one key: the first 6/9/12/15 digits of the step's ``region_code`` (district, street, community,
-grid), the department the case was with at that step (``department_id_at``), or a worker. Each grouping is
-ONE aggregate query over the history table (GROUP BY key, action, on_time, from_state; the counts are added
-up from its few thousand result rows in Python), scoped by ``Transition.objects.visible_to(user)``. Only the
-base "closed + still open and overdue" needs a second aggregate, over the events.
+grid), the department the case was with at that step (``department_id_at``), or a worker. The counting is
+one aggregate query over the history table (GROUP BY grid code and action, plus department or worker, with
+FILTER counts), folded to the grouping in Python; ended months and days are counted once and cached (see
+"Tallies" below), the rest live through ``Transition.objects.visible_to(user)``. Only the base "closed +
+still open and overdue" needs a second aggregate, over the events.
 
 The counts (the step actions of linli/grid/services.py that make them)
     reported 上报数           ``report``
@@ -414,7 +415,7 @@ def _tally(counts: dict[str, int], action: str, n: int, on_time: int, early: int
         counts["reopened"] += n
 
 
-# --- Tallies: the one aggregate query, by month -------------------------------------------------------------
+# --- Tallies: the one aggregate query, by month and day ----------------------------------------------------
 #
 # A tally is (grid code, second key, action) → [steps, on time, before registration, handling seconds]. The
 # query groups by the grid code and the action only (plus department or worker), and counts on_time and
@@ -422,10 +423,11 @@ def _tally(counts: dict[str, int], action: str, n: int, on_time: int, early: int
 # millions of rows on disk instead of hashing a few tens of thousands. Region groupings fold the grid codes to
 # 6/9/12 digits afterwards.
 #
-# Steps are only ever recorded at the time they happen (``at = now``), so the tallies of a calendar month
-# that has ended never change. They are kept in Django's cache (``CACHE_SECONDS``; all regions, folded to
-# the user's scope afterwards); the running month and partial months are always counted live, scoped by
-# ``Transition.objects.visible_to``. ``forget_tallies()`` drops them (after importing history, say).
+# Steps are only ever recorded at the time they happen (``at = now``), so the tallies of an ended calendar
+# month or day never change. They are kept in Django's cache (``CACHE_SECONDS``): raw for all regions, and
+# folded per scope and grouping; a period's ended part is merged once more and kept. Today and partial days
+# are always counted live, scoped by ``Transition.objects.visible_to``. ``forget_tallies()`` drops it all
+# (after importing history, say); ``warm()`` fills it ahead of requests.
 
 CACHE_SECONDS = getattr(settings, "LINLI_GRID_FIGURES_CACHE_SECONDS", 7 * 24 * 3600)
 CACHE_PREFIX = "linli.grid.figures.v1"
