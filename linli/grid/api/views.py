@@ -71,10 +71,9 @@ def visible_events(user: User):
     department member or a named handler works on cases that may lie outside their own region."""
     rows = Event.objects.visible_to(user)
     if user.is_authenticated and user.is_active and not user.is_resident:
-        handed = Event.objects.filter(
-            Q(assignee=user) | Q(department_id__in=user.departments.values("pk"))
-        ).values("pk")
-        rows = Event.objects.filter(Q(pk__in=rows.values("pk")) | Q(pk__in=handed))
+        # One query: the scope's WHERE and the hand-over's, joined by OR (no subquery over all events).
+        handed = Q(assignee=user) | Q(department_id__in=user.departments.values("pk"))
+        rows = rows | Event.objects.filter(handed)
     return rows
 
 
@@ -316,7 +315,8 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             reporter_name=reporter_name,
             reporter_phone=reporter_phone,
             anonymous=data["anonymous"] if user.is_resident else False,
-            urgency=data["urgency"],
+            # Residents describe; the supervisor who registers the case judges how urgent it is.
+            urgency=Urgency.NORMAL if user.is_resident else data["urgency"],
             photos=photos,
         )
         context = self.get_serializer_context()

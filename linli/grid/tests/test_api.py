@@ -500,3 +500,32 @@ def test_departments_of_the_region_and_above(people):
 def test_anonymous_callers_are_401(people):
     assert APIClient().get(EVENTS).status_code == 401
     assert APIClient().post(EVENTS, {}).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_suspension_pauses_the_clock_and_resume_starts_it_again(people):
+    event = event_in(people, State.IN_PROGRESS)
+    Event.objects.filter(pk=event.pk).update(handle_due_at=event.due_at)
+    assert step(people.handler, event, "request_suspension", note="等待管线改造").status_code == 200
+    waiting = Request.objects.get(event=event)
+    url = f"/api/v1/grid/requests/{waiting.pk}/decision/"
+    assert api(people.street_officer).post(url, {"approve": True}, format="json").status_code == 200
+    suspended = detail(people.community_worker, event)
+    assert suspended["state"] == State.SUSPENDED and suspended["light"] == "" and suspended["due_at"] is None
+    assert [a["name"] for a in suspended["actions"]] == ["resume", "merge"]
+    resumed = step(people.community_worker, event, "resume")
+    assert resumed.status_code == 200 and resumed.json()["state"] == State.IN_PROGRESS
+    assert resumed.json()["light"] in ("green", "yellow", "red")
+    actions = [s["action"] for s in resumed.json()["timeline"]]
+    assert actions[-3:] == ["request_suspension", "approve_suspension", "resume"]
+    assert resumed.json()["timeline"][-2]["action_label"] == "Suspension approved"
+
+
+@pytest.mark.django_db
+def test_residents_do_not_set_the_urgency(people):
+    lon, lat = centre_of(people.grid)
+    body = {"category": category().pk, "title": "很急", "lon": lon, "lat": lat, "urgency": "major"}
+    answer = api(people.reporter).post(EVENTS, body, format="json")
+    assert answer.json()["event"]["urgency"] == "normal"
+    staff = api(people.grid_worker).post(EVENTS, body, format="json")
+    assert staff.json()["event"]["urgency"] == "major"

@@ -74,6 +74,7 @@ def test_the_special_cases_are_there(db, built):
     assert Request.objects.filter(decision=Request.Decision.APPROVED, kind="suspension").exists()
     assert Request.objects.filter(decision=Request.Decision.APPROVED, kind="return").exists()
     assert Transition.objects.filter(action="reopen").exists()
+    assert Notification.objects.filter(kind="duplicate").exists()  # the merged pairs were reported side by side
     sources = set(Event.objects.values_list("source", flat=True))
     assert {"resident", "grid_worker", "hotline", "iot"} <= sources
 
