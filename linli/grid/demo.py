@@ -29,6 +29,7 @@ Sizes
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -640,11 +641,18 @@ def delete_grid(district_code: str) -> None:
     """``--reset`` hook: delete the district's events (with their steps, photos, requests, notices) and
     departments, in plain SQL (the benchmark may have put a million events here), and the photo files."""
     like = f"{district_code}%"
+    folders = set()
     for name in Evidence.objects.filter(event__region_code__startswith=district_code).values_list(
         "file", flat=True
     ):
         if name:
             default_storage.delete(name)
+            folders.add(os.path.dirname(name))
+    for folder in folders:  # grid/<event id>/, empty now
+        try:
+            os.rmdir(default_storage.path(folder))
+        except (NotImplementedError, OSError):
+            pass  # not a local disk, or something else lives there
     quote = connection.ops.quote_name
 
     def table(model):
