@@ -20,6 +20,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -61,6 +62,10 @@ REFUSALS = {
     403: OpenApiResponse(description="Your role may not do this (on this event)."),
     404: OpenApiResponse(description="No such event, or outside your scope."),
 }
+
+
+class Pages(LimitOffsetPagination):
+    max_limit = 500  # a street's queue holds thousands; a client pages through it
 
 
 # --- Who sees what ------------------------------------------------------------------------------------------
@@ -241,6 +246,7 @@ MASK_NOTE = (
 )
 class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Event.objects.none()
+    pagination_class = Pages
     permission_classes = [IsActiveAccount]
     filterset_class = EventFilter
     parser_classes = [JSONParser, MultiPartParser, FormParser]
@@ -471,6 +477,7 @@ class RequestFilter(filters.FilterSet):
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Request.objects.none()
     serializer_class = s.RequestSerializer
+    pagination_class = Pages
     permission_classes = [IsStaff]
     filterset_class = RequestFilter
 
@@ -525,6 +532,7 @@ class ReadCountSerializer(serializers.Serializer):
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Notification.objects.none()
     serializer_class = s.NotificationSerializer
+    pagination_class = Pages
     permission_classes = [IsActiveAccount]
     filterset_class = NotificationFilter
 
