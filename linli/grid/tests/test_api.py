@@ -78,7 +78,7 @@ def test_a_resident_report_goes_round_the_loop_through_the_api(people):
     assert [p["kind"] for p in body["event"]["timeline"][0]["photos"]] == ["report", "report"]
 
     mine = detail(people.grid_worker, event)
-    assert {a["name"] for a in mine["actions"]} == {"verify", "cancel"}
+    assert {a["name"] for a in mine["actions"]} == {"verify", "cancel", "relocate"}
     assert step(people.grid_worker, event, "verify", note="属实", lon=lon, lat=lat).status_code == 200
     assert step(people.community_worker, event, "register", urgency="urgent").status_code == 200
     dispatched = step(people.community_worker, event, "dispatch", department=people.department.pk)
