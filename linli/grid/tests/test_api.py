@@ -260,7 +260,7 @@ def test_report_refusals(people):
     elsewhere = api(people.grid_worker).post(
         EVENTS, {"category": category().pk, "title": "垃圾", "lon": outside[0], "lat": outside[1]}
     )
-    assert elsewhere.status_code == 400 and "outside your area" in elsewhere.json()["location"][0]
+    assert elsewhere.status_code == 400 and "outside your region" in elsewhere.json()["location"][0]
     auditor = api(people.auditor).post(EVENTS, {"category": category().pk, "title": "x", "grid": people.grid})
     assert auditor.status_code == 403
     assert Event.objects.count() == 0
@@ -572,3 +572,19 @@ def test_pages_are_capped(people):
     from linli.grid.api.views import Pages
 
     assert Pages.max_limit == 500
+
+
+@pytest.mark.django_db
+def test_a_grid_worker_moves_a_case_to_the_neighbouring_grid(people):
+    event = resident_report(people, title="其实在隔壁网格")
+    sibling = people.other_grid_worker.scope_codes[0]
+    no_place = step(people.grid_worker, event, "relocate", note="位置报错了")
+    assert no_place.status_code == 400 and "grid" in no_place.json()
+    moved = step(people.grid_worker, event, "relocate", note="位置报错了", grid=sibling)
+    assert moved.status_code == 200, moved.content
+    # It is no longer theirs: the answer says where it went, without the timeline they no longer see.
+    assert moved.json()["grid"] == sibling and "timeline" not in moved.json()
+    assert api(people.grid_worker).get(f"{EVENTS}{event.pk}/").status_code == 404
+    seen = detail(people.other_grid_worker, event)
+    assert seen["assignee"]["id"] == people.other_grid_worker.pk
+    assert seen["timeline"][-1]["action"] == "relocate" and sibling in seen["timeline"][-1]["note"]
