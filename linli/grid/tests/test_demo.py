@@ -149,19 +149,3 @@ def test_reset_deletes_events_departments_and_photo_files(db, built, settings):
         assert not any(default_storage.exists(name) for name in names)
         assert not (built[1] / "grid").exists() or not any((built[1] / "grid").iterdir())
         transaction.set_rollback(True)
-
-
-def test_a_larger_scale_gets_events_only_in_a_sample_of_grids(db, settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path)
-    scale = demo.Scale(
-        "sampled",
-        streets=1,
-        towns=1,
-        communities=4,
-        grids=24,
-        residents=2,
-        extra={"grid_sample_grids": 5, "grid_events_per_grid": 3, "registry_houses_per_grid": 1},
-    )
-    demo.build(scale)
-    grids = sorted(set(Event.objects.values_list("region_code", flat=True)))
-    assert len(grids) == 5 and Event.objects.count() >= 15
