@@ -16,3 +16,12 @@ class GridConfig(AppConfig):
         )
 
         worker.register("grid.tick", 60, services.tick)
+
+        from linli.core import context_processors
+
+        from . import views
+
+        # ready() can run twice (tests, autoreload); register once.
+        for hook in (views.console_module, views.notices_module):
+            if hook not in context_processors.MODULE_HOOKS:
+                context_processors.MODULE_HOOKS.append(hook)
