@@ -438,11 +438,13 @@ def decide_view(request, pk):
     approve = request.POST.get("decision") == "approve"
     phone = request.POST.get("m") == "1"
     back = reverse("grid:phone_event" if phone else "grid:event", args=[event.pk])
+    status = 400
     if form.is_valid():
         try:
             services.decide(pending, user, approve=approve, note=form.cleaned_data["note"])
         except PermissionDenied as exc:
             form.add_error(None, str(exc))
+            status = 403
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -450,7 +452,7 @@ def decide_view(request, pk):
             return redirect(back)
     context = _event_context(request, event, phone=phone, decision_forms={pending.pk: form})
     template = "grid/phone_event.html" if phone else "grid/event_detail.html"
-    return render(request, template, context, status=400)
+    return render(request, template, context, status=status)
 
 
 @login_required
