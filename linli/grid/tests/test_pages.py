@@ -1,5 +1,5 @@
-"""The grid pages per role: the queue and its filters, the map, event detail with its step forms and approvals,
-the grid worker's phone pages, residents' reports, notices and the scoped photo view."""
+"""The grid pages per role: the queue and its filters, the map, event detail with its step forms and
+approvals, the grid worker's phone pages, residents' reports, notices and the scoped photo view."""
 
 import re
 from datetime import timedelta
@@ -12,7 +12,7 @@ from linli.core import clock
 from linli.core.models import Role
 from linli.core.testing import make_user
 from linli.grid import queries, services
-from linli.grid.models import Category, Evidence, Event, Notification, Request, Source, State
+from linli.grid.models import Category, Event, Evidence, Notification, Request, Source, State
 from linli.grid.testing import category, centre_of, photo, resident_report
 
 pytestmark = pytest.mark.django_db
@@ -73,7 +73,9 @@ def test_queue_light_turns_yellow_and_red_and_filters_by_it(client, people):
     yellow = resident_report(people, title="黄")
     red = resident_report(people, title="红")
     now = clock.now()
-    Event.objects.filter(pk=yellow.pk).update(warn_at=now - timedelta(minutes=5), due_at=now + timedelta(hours=1))
+    Event.objects.filter(pk=yellow.pk).update(
+        warn_at=now - timedelta(minutes=5), due_at=now + timedelta(hours=1)
+    )
     Event.objects.filter(pk=red.pk).update(warn_at=now - timedelta(hours=3), due_at=now - timedelta(hours=1))
     client.force_login(people.street_officer)
     body = text(client.get(reverse("grid:queue")))
@@ -89,9 +91,13 @@ def test_queue_filters(client, people):
     a = resident_report(people, title="垃圾满溢")
     b = staff_event(people, title="井盖缺失", reporter=people.grid_worker)
     c = staff_event(people, grid=SIBLING_GRID, title="路灯不亮", urgency="urgent")
-    other_category = Category.objects.filter(parent__isnull=False, active=True).exclude(pk=a.category_id).first()
+    other_category = (
+        Category.objects.filter(parent__isnull=False, active=True).exclude(pk=a.category_id).first()
+    )
     Event.objects.filter(pk=c.pk).update(category=other_category)
-    Event.objects.filter(pk=b.pk).update(department=people.department, created_at=clock.now() - timedelta(days=10))
+    Event.objects.filter(pk=b.pk).update(
+        department=people.department, created_at=clock.now() - timedelta(days=10)
+    )
     client.force_login(people.community_worker)
     queue = reverse("grid:queue")
     assert numbers(client.get(queue, {"source": "resident"})) == [a.number]
@@ -157,7 +163,8 @@ def test_map_colours_each_grid_by_open_and_overdue_events(client, people):
     response = client.get(reverse("grid:map"))
     assert response.status_code == 200
     shapes = re.findall(
-        r'data-testid="grid-shape" data-code="(\d+)" data-open="(\d+)" data-overdue="(\d+)" data-band="(\w+)"',
+        r'data-testid="grid-shape" data-code="(\d+)" data-open="(\d+)" '
+        r'data-overdue="(\d+)" data-band="(\w+)"',
         text(response),
     )
     assert shapes == [(people.grid, "3", "0", "some"), (SIBLING_GRID, "1", "1", "overdue")]
@@ -166,7 +173,9 @@ def test_map_colours_each_grid_by_open_and_overdue_events(client, people):
     assert re.search(r'<svg class="grid-map" viewBox="0 0 1000 \d+"', text(response))
 
 
-def test_map_of_a_district_has_every_grid_from_one_grouped_query(client, people, django_assert_max_num_queries):
+def test_map_of_a_district_has_every_grid_from_one_grouped_query(
+    client, people, django_assert_max_num_queries
+):
     client.force_login(people.district_admin)
     with django_assert_max_num_queries(16):
         response = client.get(reverse("grid:map"))
@@ -204,7 +213,9 @@ def test_detail_shows_timeline_clock_and_the_steps_this_user_may_take(client, pe
     assert actions == ["cancel", "register", "escalate", "merge"]
     # The grid worker may not register.
     client.force_login(people.grid_worker)
-    assert re.findall(r'data-testid="action-(\w+)"', text(client.get(reverse("grid:event", args=[event.pk])))) == [
+    assert re.findall(
+        r'data-testid="action-(\w+)"', text(client.get(reverse("grid:event", args=[event.pk])))
+    ) == [
         "cancel",
         "self_handle",
     ]
@@ -310,7 +321,9 @@ def test_extension_request_is_approved_on_the_detail_page(client, people):
     assert response.status_code == 302
     client.force_login(people.community_worker)
     body = text(client.get(reverse("grid:event", args=[event.pk])))
-    assert 'data-testid="request-extension"' in body and "材料未到" in body and 'data-testid="approve"' in body
+    assert (
+        'data-testid="request-extension"' in body and "材料未到" in body and 'data-testid="approve"' in body
+    )
     pending = Request.objects.get(event=event)
     # Denying needs a reason, said next to the note.
     response = client.post(reverse("grid:decide", args=[pending.pk]), {"decision": "deny"})
@@ -421,7 +434,9 @@ def test_grid_worker_reports_with_photo_and_location(client, people):
         },
     )
     event = Event.objects.get(title="井盖缺失")
-    assert response.status_code == 302 and response["Location"] == reverse("grid:phone_event", args=[event.pk])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "grid:phone_event", args=[event.pk]
+    )
     assert event.source == Source.GRID_WORKER and event.state == State.REPORTED
     assert event.region_code == people.grid and event.assignee == people.grid_worker
     assert event.evidence.filter(kind="report").count() == 2
@@ -438,12 +453,15 @@ def test_report_falls_back_to_a_chosen_grid_of_ones_own(client, people):
     assert client.post(reverse("grid:report"), data).status_code == 302
     assert Event.objects.get(title="乱堆放").region_code == people.grid
     # Without location or grid, the page says where the problem is.
-    response = client.post(reverse("grid:report"), {"category": category().pk, "title": "无处", "urgency": "normal"})
+    response = client.post(
+        reverse("grid:report"), {"category": category().pk, "title": "无处", "urgency": "normal"}
+    )
     assert response.status_code == 400
     assert re.search(r'name="grid"[^>]*is-invalid|is-invalid[^>]*name="grid"', text(response))
     # A grid outside the worker's own is refused.
     response = client.post(
-        reverse("grid:report"), {"category": category().pk, "title": "别处", "grid": SIBLING_GRID, "urgency": "normal"}
+        reverse("grid:report"),
+        {"category": category().pk, "title": "别处", "grid": SIBLING_GRID, "urgency": "normal"},
     )
     assert response.status_code == 400
     assert not Event.objects.filter(title__in=["无处", "别处"]).exists()
@@ -453,7 +471,9 @@ def test_phone_event_page_has_big_buttons(client, people):
     event = staff_event(people, reporter=people.grid_worker)
     client.force_login(people.grid_worker)
     body = text(client.get(reverse("grid:phone_event", args=[event.pk])))
-    assert re.search(r'class="btn btn-[\w-]+ btn-lg" href="[^"]+\?m=1" data-testid="action-self_handle"', body)
+    assert re.search(
+        r'class="btn btn-[\w-]+ btn-lg" href="[^"]+\?m=1" data-testid="action-self_handle"', body
+    )
     client.force_login(people.other_grid_worker)
     assert client.get(reverse("grid:phone_event", args=[event.pk])).status_code == 404
 
@@ -464,9 +484,15 @@ def test_self_handling_on_the_spot_needs_both_photos(client, people):
     url = reverse("grid:step", args=[event.pk, "self_handle"]) + "?m=1"
     response = client.post(url, {"note": "已扶正", "photos_after": photo(), "m": "1"})
     assert response.status_code == 400
-    assert re.search(r'name="photos_before"[^>]*is-invalid|is-invalid[^>]*name="photos_before"', text(response))
-    response = client.post(url, {"note": "已扶正", "photos_before": photo(), "photos_after": photo(), "m": "1"})
-    assert response.status_code == 302 and response["Location"] == reverse("grid:phone_event", args=[event.pk])
+    assert re.search(
+        r'name="photos_before"[^>]*is-invalid|is-invalid[^>]*name="photos_before"', text(response)
+    )
+    response = client.post(
+        url, {"note": "已扶正", "photos_before": photo(), "photos_after": photo(), "m": "1"}
+    )
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "grid:phone_event", args=[event.pk]
+    )
     event.refresh_from_db()
     assert event.state == State.SELF_HANDLED
 
@@ -503,7 +529,9 @@ def test_resident_reports_a_problem_in_a_public_category(client, people):
 def test_resident_follows_without_staff_names_and_rates(client, people):
     event = dispatched(people, title="路灯坏了")
     services.take_step(event, "accept", people.handler)
-    services.take_step(event, "report_done", people.handler, note="内部备注：换了灯泡", photos={"after": [photo()]})
+    services.take_step(
+        event, "report_done", people.handler, note="内部备注：换了灯泡", photos={"after": [photo()]}
+    )
     client.force_login(people.reporter)
     body = text(client.get(reverse("grid:event", args=[event.pk])))
     assert "路灯坏了" in body

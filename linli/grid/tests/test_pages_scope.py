@@ -68,4 +68,3 @@ SURFACES = [
 ]
 
 TestGridPageScope = scope_test_class(SURFACES)
-
