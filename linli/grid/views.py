@@ -135,7 +135,7 @@ def _staff_near(user: User, code: str):
         .filter(is_active=True, scopes__region__code__startswith=code[:12])
         .exclude(role=Role.RESIDENT)
         .distinct()
-        .order_by("role", "username")[:300]
+        .order_by("role", "username")
     )
 
 
@@ -234,7 +234,7 @@ def queue_view(request):
     filter_form = forms.QueueFilterForm(
         request.GET or None,
         categories=queries.staff_categories(),
-        assignees=_staff_near(user, region) if region and len(region) >= 12 else [],
+        assignees=_staff_near(user, region)[:300] if region and len(region) >= 12 else [],
         departments=_departments_for(region or user.scope_codes[0]) if (region or user.scope_codes) else [],
     )
     values = filter_form.values()
@@ -326,7 +326,7 @@ def step_view(request, pk, action):
         back = reverse("grid:event", args=[event.pk])
     kwargs = {"action": action, "note_required": spec.note_required}
     if action == "dispatch":
-        kwargs["assignees"] = list(_staff_near(user, event.region_code))
+        kwargs["assignees"] = list(_staff_near(user, event.region_code)[:300])
         kwargs["departments"] = list(_departments_for(event.region_code))
     if action == "register":
         kwargs["categories"] = list(queries.staff_categories())

@@ -299,6 +299,18 @@ def test_dispatch_to_a_department_or_a_person(client, people):
     assert event.number in tasks
 
 
+def test_dispatch_to_a_chosen_person(client, people):
+    event = resident_report(people)
+    services.take_step(event, "verify", people.grid_worker)
+    services.take_step(event, "register", people.community_worker)
+    client.force_login(people.community_worker)
+    url = reverse("grid:step", args=[event.pk, "dispatch"])
+    assert client.post(url, {"assignee": people.handler.pk, "note": "请处理"}).status_code == 302
+    event.refresh_from_db()
+    assert event.state == State.DISPATCHED and event.assignee == people.handler
+    assert event.history.get(action="dispatch").note == "请处理"
+
+
 def test_dispatch_to_someone_not_offered_is_refused(client, people):
     event = resident_report(people)
     services.take_step(event, "verify", people.grid_worker)

@@ -15,7 +15,12 @@
       status.setAttribute("data-state", key);
     }
     function locate() {
-      if (!navigator.geolocation) { say("unsupported"); return; }
+      if (!navigator.geolocation) {
+      say("unsupported");
+      var fallback = form.querySelector("[data-geo-fallback]");
+      if (fallback) { fallback.open = true; }
+      return;
+    }
       say("waiting");
       navigator.geolocation.getCurrentPosition(function (position) {
         lon.value = position.coords.longitude.toFixed(7);
@@ -24,6 +29,8 @@
         say("found", position.coords.accuracy ? " (±" + Math.round(position.coords.accuracy) + " m)" : "");
       }, function () {
         say("failed");
+        var fallback = form.querySelector("[data-geo-fallback]");
+        if (fallback) { fallback.open = true; }
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
     }
     if (button) { button.addEventListener("click", locate); }
@@ -31,7 +38,7 @@
   }
   document.querySelectorAll("[data-geo]").forEach(setup);
   document.querySelectorAll("input[type=file][accept^=image]").forEach(function (input) {
-    var count = input.parentElement.querySelector("[data-photo-count]");
+    var count = input.closest(".mb-3") && input.closest(".mb-3").querySelector("[data-photo-count]");
     if (!count) { return; }
     input.addEventListener("change", function () {
       count.textContent = Array.prototype.map.call(input.files, function (f) { return f.name; }).join(", ");
