@@ -7,6 +7,7 @@ from . import views
 app_name = "grid"
 urlpatterns = [
     path("", views.queue_view, name="queue"),
+    path("count/", views.queue_count_view, name="queue_count"),
     path("map/", views.map_view, name="map"),
     path("events/<int:pk>/", views.event_detail_view, name="event"),
     path("events/<int:pk>/do/<str:action>/", views.step_view, name="step"),

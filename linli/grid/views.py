@@ -222,15 +222,10 @@ def _visible_event(request, pk) -> Event:
 # --- Console: queue, map, event detail ----------------------------------------------------------------------
 
 
-@login_required
-def queue_view(request):
-    if request.user.is_resident:
-        return my_reports_view(request)
-    user = request.user
+def _queue_filters(request, user):
     region = request.GET.get("region") or request.region_code
     if region and not queries.in_scope(user, region):
         region = request.region_code
-    current = Region.objects.filter(code=region).first() if region else None
     filter_form = forms.QueueFilterForm(
         request.GET or None,
         categories=queries.staff_categories(),
@@ -238,7 +233,25 @@ def queue_view(request):
         departments=_departments_for(region or user.scope_codes[0]) if (region or user.scope_codes) else [],
     )
     values = filter_form.values()
-    filters = queries.QueueFilters(region=region, **values)
+    return region, filter_form, values, queries.QueueFilters(region=region, **values)
+
+
+@login_required
+def queue_count_view(request):
+    """The queue's total, fetched by the page after its rows are shown (htmx), counted up to a cap."""
+    user = _staff(request)
+    _region, _form, _values, filters = _queue_filters(request, user)
+    count, capped = queries.queue_count(user, filters)
+    return render(request, "grid/_queue_count.html", {"count": count, "capped": capped})
+
+
+@login_required
+def queue_view(request):
+    if request.user.is_resident:
+        return my_reports_view(request)
+    user = request.user
+    region, filter_form, values, filters = _queue_filters(request, user)
+    current = Region.objects.filter(code=region).first() if region else None
     now = clock.now()
     page = queries.queue_page(user, filters, request.GET.get("page") or 1, now)
     query = request.GET.copy()

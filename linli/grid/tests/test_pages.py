@@ -136,18 +136,29 @@ def test_queue_pages_and_counts(client, people):
     first = client.get(reverse("grid:queue"))
     assert len(numbers(first)) == 25
     assert 'data-testid="next-page"' in text(first)
-    assert "27" in re.search(r'data-testid="result-count">([^<]*)<', text(first)).group(1)
+    # With more pages, the total is fetched after the rows are shown.
+    assert 'data-testid="result-count-pending"' in text(first)
+    count = client.get(reverse("grid:queue_count"))
+    assert "27" in re.search(r'data-testid="result-count">([^<]*)<', text(count)).group(1)
     second = client.get(reverse("grid:queue"), {"page": 2})
     assert len(numbers(second)) == 2
     assert not set(numbers(first)) & set(numbers(second))
+    # On the last page it is known without counting.
+    assert "27" in re.search(r'data-testid="result-count">([^<]*)<', text(second)).group(1)
+    assert len(numbers(client.get(reverse("grid:queue"), {"page": "x"}))) == 25
 
 
 def test_queue_count_is_capped(people, monkeypatch):
     monkeypatch.setattr(queries, "COUNT_CAP", 3)
     for i in range(5):
         staff_event(people, title=f"事件{i}")
-    page = queries.queue_page(people.community_worker, queries.QueueFilters())
-    assert page.count == 3 and page.count_capped
+    # One page holds them all: the total is exact and costs no count.
+    page = queries.queue_page(people.community_worker, queries.QueueFilters(), count=True)
+    assert page.count == 5 and not page.count_capped
+    monkeypatch.setattr(queries, "PAGE_ROWS", 2)
+    page = queries.queue_page(people.community_worker, queries.QueueFilters(), count=True)
+    assert len(page.rows) == 2 and page.has_next and page.count == 3 and page.count_capped
+    assert queries.queue_count(people.community_worker, queries.QueueFilters()) == (3, True)
 
 
 # --- Map ---------------------------------------------------------------------------------------------------
