@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import Substr
 from django.utils import timezone
 
 from linli.core import clock
@@ -183,6 +184,7 @@ class GridShape:
     overdue: int = 0
     colour: str = ""
     band: str = ""
+    drill: bool = False  # a street or community standing for its grids: its link opens its own map
 
 
 @dataclass
@@ -194,9 +196,11 @@ class GridMap:
     total_open: int
     total_overdue: int
     without_boundary: int
+    drilled: bool = False  # the shapes are the region's children standing for their grids
 
 
 MAP_WIDTH = 1000
+MAP_MAX_SHAPES = 800
 # Open-count bands and their colours (legend order); any overdue event paints a grid red whatever its count.
 BANDS = [
     ("none", "#e9f3ec"),
@@ -232,28 +236,35 @@ def grid_map(user: User, region_code: str | None = None, now: datetime | None = 
     """The grids of the user's scope (or one region in it) as SVG paths, coloured by open and overdue events.
 
     One query for the shapes and one GROUP BY for the counts, whatever the number of grids; the projection is
-    equirectangular around the middle latitude, enough for a district.
+    equirectangular around the middle latitude, enough for a district. Past ``MAP_MAX_SHAPES`` grids (a
+    district has 3,000, too small to see or click) the map shows the region's children instead, each
+    coloured by the sum of its grids and linking to its own map, when they have boundaries.
     """
     now = now or clock.now()
-    grids = (
-        Region.objects.visible_to(user, region_code)
-        .filter(level=Level.GRID)
-        .order_by("code")
-        .values_list("code", "name", "boundary")
-    )
-    events = Event.objects.visible_to(user, region_code).filter(state__in=OPEN_STATES)
     codes = [region_code] if region_code else user.scope_codes
-    if len(codes) == 1:
-        events = events.filter(_region_range(codes[0]))
+    scope_code = codes[0] if len(codes) == 1 else None
+    visible_regions = Region.objects.visible_to(user, region_code)
+    unit_length = 15
+    units = visible_regions.filter(level=Level.GRID)
+    if scope_code and len(scope_code) < 12 and units.count() > MAP_MAX_SHAPES:
+        children = visible_regions.filter(parent_id=scope_code)
+        if children.exists() and not children.filter(boundary__isnull=True).exists():
+            units, unit_length = children, len(scope_code) + 3
+    shapes_rows = units.order_by("code").values_list("code", "name", "boundary")
+    events = Event.objects.visible_to(user, region_code).filter(state__in=OPEN_STATES)
+    if scope_code:
+        events = events.filter(_region_range(scope_code))
+    unit = Substr("region_code", 1, unit_length) if unit_length < 15 else F("region_code")
     counts = {
-        row["region_code"]: row
-        for row in events.values("region_code")
+        row["unit"]: row
+        for row in events.annotate(unit=unit)
+        .values("unit")
         .order_by()
         .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
     }
     outlines = []
     missing = 0
-    for code, name, boundary in grids:
+    for code, name, boundary in shapes_rows:
         rings = _rings(boundary) if boundary else []
         if not rings:
             missing += 1
@@ -312,9 +323,12 @@ def grid_map(user: User, region_code: str | None = None, now: datetime | None = 
                 overdue=overdue,
                 band=band,
                 colour=dict(BANDS)[band],
+                drill=len(code) < 15,
             )
         )
-    return GridMap(shapes, MAP_WIDTH, height, max_open, total_open, total_overdue, missing)
+    return GridMap(
+        shapes, MAP_WIDTH, height, max_open, total_open, total_overdue, missing, drilled=unit_length < 15
+    )
 
 
 # --- A person's work and notices ----------------------------------------------------------------------------

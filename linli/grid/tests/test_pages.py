@@ -193,6 +193,31 @@ def test_map_of_a_district_has_every_grid_from_one_grouped_query(
     assert text(response).count('data-testid="grid-shape"') == 4
 
 
+def test_map_of_too_many_grids_shows_their_streets(client, people, monkeypatch):
+    from linli.core.models import Region
+    from linli.grid.testing import square
+
+    monkeypatch.setattr(queries, "MAP_MAX_SHAPES", 3)
+    resident_report(people)
+    staff_event(people, grid=SIBLING_GRID)
+    staff_event(people, grid=OTHER_STREET_GRID)
+    client.force_login(people.district_admin)
+    # Streets without boundaries: the grids are drawn after all.
+    assert text(client.get(reverse("grid:map"))).count('data-testid="grid-shape"') == 4
+    Region.objects.filter(code="370198001").update(boundary=square(0))
+    Region.objects.filter(code="370198002").update(boundary=square(3))
+    body = text(client.get(reverse("grid:map")))
+    shapes = re.findall(r'href="([^"]+)" data-testid="grid-shape" data-code="(\d+)" data-open="(\d+)"', body)
+    assert shapes == [
+        (f"{reverse('grid:map')}?region=370198001", "370198001", "2"),
+        (f"{reverse('grid:map')}?region=370198002", "370198002", "1"),
+    ]
+    assert 'data-testid="map-drilled"' in body
+    # A street's own map shows its grids.
+    body = text(client.get(reverse("grid:map"), {"region": "370198001"}))
+    assert body.count('data-testid="grid-shape"') == 3
+
+
 def test_map_without_boundaries_says_so(client, regions):
     officer = make_user(Role.STREET_OFFICER, "370198001")
     client.force_login(officer)
