@@ -291,7 +291,16 @@ def _map_svg(grid_map, queue_url: str, map_url: str) -> str:
             f'data-open="{shape.open}" data-overdue="{shape.overdue}" data-band="{shape.band}">'
             f'<path d="{shape.path}" fill="{shape.colour}"><title>{tip}</title></path></a>'
         )
-    if len(grid_map.shapes) <= 60:
+    if len(grid_map.shapes) <= 30:
+        # Few shapes: their names fit, with the open count under them.
+        parts += [
+            f'<text x="{s.label_x}" y="{s.label_y}" class="grid-map-label" text-anchor="middle">'
+            f"{escape(s.name)}"
+            + (f'<tspan x="{s.label_x}" dy="1.3em" class="grid-map-count">{s.open}</tspan>' if s.open else "")
+            + "</text>"
+            for s in grid_map.shapes
+        ]
+    elif len(grid_map.shapes) <= 120:
         parts += [
             f'<text x="{s.label_x}" y="{s.label_y}" class="grid-map-count" text-anchor="middle" '
             f'dominant-baseline="middle">{s.open}</text>'

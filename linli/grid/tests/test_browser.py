@@ -98,6 +98,10 @@ def test_grid_worker_takes_an_event_from_report_to_close_on_a_phone(phone_page, 
     # The community worker registers it and dispatches it to the grid worker, from the desktop console.
     log_in(desk, people.community_worker.username)
     desk.goto("/grid/")
+    row = desk.get_by_test_id("queue-row")
+    expect(row).to_have_count(1)
+    expect(row.get_by_test_id("light")).to_have_attribute("data-light", "green")
+    shot(desk, "grid-desk-queue")
     desk.get_by_test_id("queue-table").get_by_text(event.number).click()
     desk.get_by_test_id("action-register").click()
     desk.get_by_test_id("step-submit").click()
@@ -141,10 +145,14 @@ def test_grid_worker_takes_an_event_from_report_to_close_on_a_phone(phone_page, 
 
     # The community worker inspects and closes it.
     desk.goto(f"/grid/events/{event.pk}/")
+    shot(desk, "grid-desk-detail")
     desk.get_by_test_id("action-inspect_ok").click()
     desk.locator("textarea[name=note]").fill("现场核查，已修复")
     desk.get_by_test_id("step-submit").click()
     expect(desk.get_by_test_id("state")).to_have_text(label(State.CLOSED))
+    desk.get_by_test_id("tab-map").click()
+    expect(desk.get_by_test_id("grid-shape")).to_have_count(2)  # the community's two grids
+    shot(desk, "grid-desk-map")
 
     # The worker sees it closed, with every step of the way in the timeline.
     phone.reload()
@@ -162,3 +170,57 @@ def test_grid_worker_takes_an_event_from_report_to_close_on_a_phone(phone_page, 
     event.refresh_from_db()
     assert event.state == State.CLOSED and event.closed_on_time is True
     assert set(Evidence.objects.filter(event=event).values_list("kind", flat=True)) == {"report", "after"}
+
+
+def test_resident_reports_follows_and_rates_on_a_phone(phone_page, people):
+    phone = phone_page
+    lon, lat = centre_of(people.grid)
+    phone.context.grant_permissions(["geolocation"])
+    phone.context.set_geolocation({"longitude": lon, "latitude": lat, "accuracy": 20})
+    log_in(phone, people.reporter.username)
+    phone.goto("/grid/my/")
+    expect(phone.get_by_test_id("no-reports")).to_be_visible()
+    phone.get_by_test_id("resident-report-link").click()
+    form = phone.get_by_test_id("report-form")
+    form.locator("select[name=category]").select_option(str(category().pk))
+    form.locator("input[name=title]").fill("楼下垃圾三天没人收")
+    form.locator("input[name=photos]").set_input_files([png("rubbish.png")])
+    expect(phone.get_by_test_id("location-status")).to_have_attribute("data-state", "found")
+    shot(phone, "grid-resident-report")
+    phone.get_by_test_id("report-submit").click()
+    event = Event.objects.get(title="楼下垃圾三天没人收")
+    expect(phone.get_by_test_id("event-number")).to_have_text(event.number)
+    expect(phone.get_by_test_id("state")).to_have_text(label(State.VERIFYING))
+
+    # The staff take it through the loop (their pages are tested above).
+    from linli.grid import services
+
+    services.take_step(event, "verify", people.grid_worker)
+    services.take_step(event, "register", people.community_worker)
+    services.take_step(event, "dispatch", people.community_worker, assignee=people.handler)
+    services.take_step(event, "accept", people.handler)
+    services.take_step(
+        event, "report_done", people.handler, note="内部：已通知物业", photos={"after": [photo()]}
+    )
+    services.take_step(event, "inspect_ok", people.grid_worker)
+
+    phone.goto("/grid/my/")
+    report = phone.get_by_test_id("my-report")
+    expect(report).to_have_count(1)
+    expect(report.get_by_test_id("state")).to_have_text(label(State.CLOSED))
+    report.click()
+    timeline = phone.get_by_test_id("timeline")
+    expect(phone.get_by_test_id("timeline-step")).to_have_count(7)
+    expect(timeline).not_to_contain_text("内部")
+    expect(timeline).not_to_contain_text(people.handler.username)
+    expect(phone.get_by_test_id("photo")).to_have_count(2)  # the resident's own and the result
+    phone.get_by_test_id("rate-form").get_by_text("5", exact=True).click()
+    phone.locator("textarea[name=note]").fill("处理很快，谢谢")
+    no_sideways_scroll(phone)
+    shot(phone, "grid-resident-rate")
+    phone.get_by_test_id("rate-submit").click()
+    expect(phone.get_by_test_id("state")).to_have_text(label(State.EVALUATED))
+    expect(phone.get_by_test_id("my-rating")).to_contain_text("5")
+    expect(phone.get_by_test_id("rate-form")).to_have_count(0)
+    event.refresh_from_db()
+    assert event.satisfaction == 5
