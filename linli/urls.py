@@ -10,6 +10,7 @@ urlpatterns = [
     path("grid/", include("linli.grid.urls")),
     path("api/v1/", include("linli.core.api.urls")),
     path("api/v1/", include("linli.registry.api.urls")),
+    path("api/v1/", include("linli.grid.api.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

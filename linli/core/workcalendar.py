@@ -36,7 +36,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_migrate, post_save
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
@@ -151,6 +150,7 @@ class _Year:
     """One year: whether each day works, and how many working days come before each day."""
 
     year: int
+    first: int  # the ordinal of 1 January
     working: bytes  # working[i] is 1 when day i of the year (0 = 1 January) is a working day
     before: list[int]  # before[i] = working days among days 0 … i-1; before[-1] = the year's total
 
@@ -169,7 +169,7 @@ class _Year:
         for i in range(length):
             running += flags[i]
             before[i + 1] = running
-        return cls(year, bytes(flags), before)
+        return cls(year, first.toordinal(), bytes(flags), before)
 
 
 @dataclass
@@ -177,6 +177,9 @@ class _Calendar:
     """The working periods (microseconds from midnight) and the years loaded so far."""
 
     loaded_at: float
+    expires_at: float
+    zone: ZoneInfo
+    origin: datetime  # local midnight, 1 January of year 1
     starts: tuple[int, ...]
     ends: tuple[int, ...]
     day_us: int  # a working day's working time
@@ -189,7 +192,10 @@ class _Calendar:
         starts = tuple(_time_us(start) for start, _end in periods)
         ends = tuple(_time_us(end) for _start, end in periods)
         day_us = sum(end - start for start, end in zip(starts, ends, strict=True))
-        return cls(monotonic_time.monotonic(), starts, ends, day_us)
+        now = monotonic_time.monotonic()
+        ttl = getattr(settings, "LINLI_CALENDAR_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)
+        zone = ZoneInfo(settings.TIME_ZONE)
+        return cls(now, now + ttl, zone, datetime(1, 1, 1, tzinfo=zone), starts, ends, day_us)
 
     def year(self, year: int) -> _Year:
         found = self.years.get(year)
@@ -199,7 +205,8 @@ class _Calendar:
         return found
 
     def is_working(self, day: date) -> bool:
-        return bool(self.year(day.year).working[day.timetuple().tm_yday - 1])
+        days = self.year(day.year)
+        return bool(days.working[day.toordinal() - days.first])
 
     def elapsed_in_day(self, tod: int) -> int:
         """Working time of a working day before the time of day ``tod`` (microseconds)."""
@@ -219,31 +226,31 @@ class _Calendar:
             elapsed -= length
         return self.ends[-1]
 
-    def working_days(self, first: date, stop: date) -> int:
-        """How many working days lie in [first, stop)."""
-        if stop <= first:
-            return 0
-        total = 0
-        for year in range(first.year, stop.year + 1):
-            days = self.year(year)
-            low = first.timetuple().tm_yday - 1 if year == first.year else 0
-            high = stop.timetuple().tm_yday - 1 if year == stop.year else len(days.working)
-            total += days.before[high] - days.before[low]
-        return total
+    def working_days(self, first: _Year, first_index: int, stop: _Year, stop_index: int) -> int:
+        """How many working days lie from day ``first_index`` of ``first`` up to (not incl.) ``stop_index``.
 
-    def nth_working_day_after(self, day: date, n: int) -> date:
-        """The n-th working day after ``day`` (n ≥ 1), found by bisection in each year's running count."""
-        year = day.year
-        index = day.timetuple().tm_yday  # the day after ``day``, as an index into its year
+        ``first_index`` may be the year's length (the day after 31 December).
+        """
+        if first is stop:
+            return stop.before[stop_index] - first.before[first_index]
+        total = first.before[-1] - first.before[first_index]
+        for year in range(first.year + 1, stop.year):
+            total += self.year(year).before[-1]
+        return total + stop.before[stop_index]
+
+    def nth_working_day_after(self, days: _Year, index: int, n: int) -> tuple[_Year, int]:
+        """The n-th working day (n ≥ 1) after day ``index`` of ``days``, bisecting the running counts."""
+        index += 1
         for _attempt in range(MAX_YEARS_AHEAD):
-            days = self.year(year)
             target = days.before[index] + n
             if target <= days.before[-1]:
-                position = bisect_left(days.before, target, index)  # before[position] == target first here
-                return date(year, 1, 1) + timedelta(days=position - 1)
+                # The first position with ``target`` working days before it comes right after that day.
+                return days, bisect_left(days.before, target, index) - 1
             n = target - days.before[-1]
-            year, index = year + 1, 0
-        raise ValueError(f"No working day in the {MAX_YEARS_AHEAD} years after {day}: check the calendar.")
+            days, index = self.year(days.year + 1), 0
+        raise ValueError(
+            f"No working day in the {MAX_YEARS_AHEAD} years after {days.year}: check the calendar."
+        )
 
 
 _lock = threading.Lock()
@@ -253,8 +260,7 @@ _calendar: _Calendar | None = None
 def _current() -> _Calendar:
     global _calendar
     calendar = _calendar
-    ttl = getattr(settings, "LINLI_CALENDAR_CACHE_SECONDS", DEFAULT_CACHE_SECONDS)
-    if calendar is None or monotonic_time.monotonic() - calendar.loaded_at > ttl:
+    if calendar is None or monotonic_time.monotonic() >= calendar.expires_at:
         with _lock:
             calendar = _calendar = _Calendar.load()
     return calendar
@@ -280,19 +286,18 @@ for _model in (CalendarDay, WorkingPeriod):
 # --- The interface ------------------------------------------------------------------------------------------
 
 
-def _zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
 def _time_us(moment: time) -> int:
     return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * US + moment.microsecond
 
 
-def _local(moment: datetime) -> tuple[date, int]:
-    if timezone.is_naive(moment):
+def _local(calendar: _Calendar, moment: datetime) -> tuple[_Year, int, int]:
+    """A moment as (its local year, the day's index in it, microseconds since local midnight)."""
+    if moment.tzinfo is None:
         raise ValueError("The working calendar needs aware datetimes.")
-    local = moment.astimezone(_zone())
-    return local.date(), _time_us(local.time())
+    local = moment.astimezone(calendar.zone)
+    days = calendar.years.get(local.year) or calendar.year(local.year)
+    tod = ((local.hour * 60 + local.minute) * 60 + local.second) * US + local.microsecond
+    return days, local.toordinal() - days.first, tod
 
 
 def _clock(tod: int) -> time:
@@ -302,8 +307,9 @@ def _clock(tod: int) -> time:
     return time(hour, minute, second, micro)
 
 
-def _moment(day: date, tod: int) -> datetime:
-    return datetime.combine(day, _clock(tod), tzinfo=_zone())
+def _moment(calendar: _Calendar, days: _Year, index: int, tod: int) -> datetime:
+    # Wall-clock arithmetic from local midnight of 1 January of year 1 (ordinal 1).
+    return calendar.origin + timedelta(days=days.first + index - 1, microseconds=tod)
 
 
 def is_working_day(day: date) -> bool:
@@ -326,16 +332,16 @@ def working_seconds_between(start: datetime, end: datetime) -> int:
     if end <= start:
         return 0
     calendar = _current()
-    first, first_tod = _local(start)
-    last, last_tod = _local(end)
-    if first == last:
-        if not calendar.is_working(first):
+    first, first_index, first_tod = _local(calendar, start)
+    last, last_index, last_tod = _local(calendar, end)
+    if first is last and first_index == last_index:
+        if not first.working[first_index]:
             return 0
         return (calendar.elapsed_in_day(last_tod) - calendar.elapsed_in_day(first_tod)) // US
-    total = calendar.working_days(first + timedelta(days=1), last) * calendar.day_us
-    if calendar.is_working(first):
+    total = calendar.working_days(first, first_index + 1, last, last_index) * calendar.day_us
+    if first.working[first_index]:
         total += calendar.day_us - calendar.elapsed_in_day(first_tod)
-    if calendar.is_working(last):
+    if last.working[last_index]:
         total += calendar.elapsed_in_day(last_tod)
     return total // US
 
@@ -346,48 +352,58 @@ def add_working_seconds(start: datetime, seconds: int) -> datetime:
     With ``seconds`` = 0 this is ``start`` itself. Used to resume a paused clock: the remaining working time
     (``working_seconds_between(paused_at, due)``) is added to the moment of resumption.
     """
-    if seconds < 0:
+    return _add_working(_current(), start, int(seconds) * US)
+
+
+def _add_working(calendar: _Calendar, start: datetime, remaining: int) -> datetime:
+    if remaining < 0:
         raise ValueError("The working time to add cannot be negative.")
-    if seconds == 0:
+    days, index, tod = _local(calendar, start)
+    if remaining == 0:
         return start
-    calendar = _current()
-    day, tod = _local(start)
-    remaining = int(seconds) * US
-    if calendar.is_working(day):
+    if days.working[index]:
         done = calendar.elapsed_in_day(tod)
         if remaining <= calendar.day_us - done:
-            return _moment(day, calendar.time_at(done + remaining))
+            return _moment(calendar, days, index, calendar.time_at(done + remaining))
         remaining -= calendar.day_us - done
     skip, rest = divmod(remaining, calendar.day_us)
     if rest == 0:  # ends exactly at the end of a working day: that day's last period end
         skip, rest = skip - 1, calendar.day_us
-    due_day = calendar.nth_working_day_after(day, skip + 1)
-    return _moment(due_day, calendar.time_at(rest))
+    due_days, due_index = calendar.nth_working_day_after(days, index, skip + 1)
+    return _moment(calendar, due_days, due_index, calendar.time_at(rest))
 
 
-def _as_decimal(amount: float | Decimal | int) -> Decimal:
+def _microseconds(amount: float | Decimal | int, per_unit: int) -> int:
+    """``amount`` units of ``per_unit`` microseconds each, exactly for integers and decimals."""
+    if type(amount) is int:  # the common case, without Decimal's cost
+        if amount < 0:
+            raise ValueError(f"A time limit must be a finite amount ≥ 0, not {amount!r}.")
+        return amount * per_unit
     value = amount if isinstance(amount, Decimal) else Decimal(str(amount))
     if not value.is_finite() or value < 0:
         raise ValueError(f"A time limit must be a finite amount ≥ 0, not {amount!r}.")
-    return value
+    return int((value * per_unit).to_integral_value())
 
 
 def add_time(start: datetime, amount: float | Decimal | int, unit: str) -> datetime:
-    """The due time of a limit of ``amount`` ``unit``s (a ``TimeUnit``) started at ``start``."""
-    value = _as_decimal(amount)
+    """The due time of a limit of ``amount`` ``unit``s (a ``TimeUnit``) started at ``start``.
+
+    Working units are cut to the whole second, as ``add_working_seconds`` counts; natural units are exact.
+    """
+    calendar = _current()
     if unit == TimeUnit.WORKING_HOUR:
-        return add_working_seconds(start, int((value * 3600).to_integral_value()))
+        return _add_working(calendar, start, _microseconds(amount, 3600 * US) // US * US)
     if unit == TimeUnit.WORKING_DAY:
-        return add_working_seconds(start, int((value * working_day_seconds()).to_integral_value()))
+        return _add_working(calendar, start, _microseconds(amount, calendar.day_us) // US * US)
     if unit == TimeUnit.NATURAL_HOUR:
-        seconds = value * 3600
+        microseconds = _microseconds(amount, 3600 * US)
     elif unit == TimeUnit.NATURAL_DAY:
-        seconds = value * 86_400
+        microseconds = _microseconds(amount, 86_400 * US)
     else:
         raise ValueError(f"Unknown time unit {unit!r}; one of {', '.join(TimeUnit.values)}.")
-    if timezone.is_naive(start):
+    if start.tzinfo is None:
         raise ValueError("The working calendar needs aware datetimes.")
-    return start.astimezone(_zone()) + timedelta(microseconds=int((seconds * US).to_integral_value()))
+    return start.astimezone(calendar.zone) + timedelta(microseconds=microseconds)
 
 
 # --- Seeding from chinese-calendar --------------------------------------------------------------------------

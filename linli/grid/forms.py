@@ -163,6 +163,7 @@ class StepForm(LocationMixin, ConsoleForm):
     )
     urgency = forms.ChoiceField(label=_("Urgency"), required=False, choices=[("", "—")] + Urgency.choices)
     category = forms.TypedChoiceField(label=_("Category"), required=False, coerce=int, empty_value=None)
+    grid = forms.ChoiceField(label=_("The grid it really is in"), required=False)
 
     # Which optional inputs each step asks for; the note is always offered.
     FIELDS = {
@@ -184,6 +185,7 @@ class StepForm(LocationMixin, ConsoleForm):
         "resume": set(),
         "escalate": set(),
         "merge": {"into"},
+        "relocate": {"grid"},
     }
     PHOTO_KINDS = {
         "photos_before": Evidence.Kind.BEFORE,
@@ -192,7 +194,9 @@ class StepForm(LocationMixin, ConsoleForm):
     }
     OPTIONAL = {"note", "lon", "lat", "accuracy"}
 
-    def __init__(self, *args, action, assignees=(), departments=(), categories=(), note_required=False, **kw):
+    def __init__(
+        self, *args, action, assignees=(), departments=(), categories=(), grids=(), note_required=False, **kw
+    ):
         super().__init__(*args, **kw)
         self.action = action
         wanted = set(self.FIELDS.get(action, set()))
@@ -216,6 +220,8 @@ class StepForm(LocationMixin, ConsoleForm):
             self.fields["category"].choices = [("", _("— keep the current category —"))] + [
                 (major, minors) for major, minors in category_choices(categories)[1:]
             ]
+        if "grid" in self.fields:
+            self.fields["grid"].choices = [("", "—")] + [(g.code, f"{g.name} ({g.code})") for g in grids]
         if "rating" in self.fields:
             self.fields["rating"].widget.attrs["class"] = "form-check-input"
             self.fields["rating"].label = _("How satisfied are you? (5 = very satisfied)")

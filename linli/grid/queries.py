@@ -21,6 +21,7 @@ from linli.core.models import Region, User
 from linli.core.regions import Level
 from linli.core.scope import code_within
 
+from . import services
 from .models import OPEN_STATES, Category, Event, Notification, State
 
 PAGE_ROWS = 25
@@ -64,10 +65,14 @@ def queue(user: User, filters: QueueFilters, now: datetime | None = None) -> Que
     """The events this user may see, narrowed by ``filters``, soonest due first (then newest)."""
     now = now or clock.now()
     region = filters.region or None
-    rows = Event.objects.visible_to(user, region)
-    if not user.is_resident:
+    if filters.mine:
+        # One's own work, wherever it lies: a district department's member handles the whole district.
+        departments = list(user.departments.values_list("pk", flat=True))
+        rows = services.visible_events(user).filter(Q(assignee=user) | Q(department_id__in=departments))
+    else:
+        rows = Event.objects.visible_to(user, region)
         codes = [region] if region else user.scope_codes
-        if len(codes) == 1:
+        if not user.is_resident and len(codes) == 1:
             rows = rows.filter(_region_range(codes[0]))
     status = filters.status if filters.status in STATUS_CHOICES else "open"
     if filters.state:
@@ -94,9 +99,6 @@ def queue(user: User, filters: QueueFilters, now: datetime | None = None) -> Que
         rows = rows.filter(assignee_id=filters.assignee)
     if filters.department:
         rows = rows.filter(department_id=filters.department)
-    if filters.mine:
-        departments = list(user.departments.values_list("pk", flat=True))
-        rows = rows.filter(Q(assignee=user) | Q(department_id__in=departments))
     text = (filters.q or "").strip()
     if text:
         if text.isdigit() and len(text) >= 8:
@@ -351,6 +353,15 @@ def own_grids(user: User) -> list[Region]:
         return []
     rows = Region.objects.visible_to(user).filter(level=Level.GRID).order_by("code")
     return list(rows.only("code", "name")[:500])
+
+
+def relocation_grids(user: User, event: Event) -> list[Region]:
+    """Where a case may be moved: the grids of the user's scope and of the event's community."""
+    rows = Region.objects.filter(level=Level.GRID).filter(
+        Q(pk__in=Region.objects.visible_to(user).filter(level=Level.GRID).values("pk"))
+        | Q(code__startswith=event.region_code[:12])
+    )
+    return list(rows.exclude(code=event.region_code).order_by("code").only("code", "name")[:500])
 
 
 def grids_for_residents() -> list[Region]:

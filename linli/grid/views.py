@@ -13,7 +13,7 @@ import mimetypes
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,7 +29,7 @@ from linli.core.context_processors import switchable_regions
 from linli.core.models import Region, Role, User
 
 from . import forms, queries, services
-from .models import Department, Event, Evidence, Request, Source, State, Transition
+from .models import Event, Evidence, Request, Source, State, Transition
 
 # Labels of history steps that are not buttons (the buttons' own labels come from services.ACTIONS).
 STEP_LABELS = {
@@ -118,16 +118,9 @@ def _apply_errors(form, exc: ValidationError, aliases: dict | None = None) -> No
         form.add_error(None, exc.messages)
 
 
-def _departments_for(code: str):
-    """Departments serving a region: those whose region covers it or lies inside it.
-
-    Not narrowed to the user's scope: a street officer dispatches to the district's departments, and a
-    department's name is no one's personal data.
-    """
-    covering = [code[:n] for n in (6, 9, 12, 15) if n <= len(code)]
-    return Department.objects.filter(Q(region_code__in=covering) | Q(region_code__startswith=code)).order_by(
-        "code"
-    )
+def _departments(user: User):
+    """Departments the user may dispatch to (and filter by): in their scope, and those above it."""
+    return services.dispatchable_departments(user).order_by("code")
 
 
 def _staff_near(user: User, code: str):
@@ -210,15 +203,14 @@ def _event_context(request, event: Event, *, phone=False, decision_forms=None):
         "loose_photos": photos,
         "phone": phone,
         "duplicate_of": event.duplicate_of
-        if event.duplicate_of_id and Event.objects.visible_to(user).filter(pk=event.duplicate_of_id).exists()
+        if event.duplicate_of_id and services.visible_events(user).filter(pk=event.duplicate_of_id).exists()
         else None,
     }
 
 
 def _visible_event(request, pk) -> Event:
-    return Event.objects.select_related(
-        "category__parent", "region", "assignee", "department", "reporter", "duplicate_of"
-    ).get_visible(request.user, pk=pk)
+    """The event if the user may see it (their scope, or handed to them or their department), else 404."""
+    return services.get_visible_event(request.user, pk=pk)
 
 
 # --- Console: queue, map, event detail ----------------------------------------------------------------------
@@ -232,7 +224,7 @@ def _queue_filters(request, user):
         request.GET or None,
         categories=queries.staff_categories(),
         assignees=_staff_near(user, region)[:300] if region and len(region) >= 12 else [],
-        departments=_departments_for(region or user.scope_codes[0]) if (region or user.scope_codes) else [],
+        departments=_departments(user),
     )
     values = filter_form.values()
     return region, filter_form, values, queries.QueueFilters(region=region, **values)
@@ -374,10 +366,13 @@ def step_view(request, pk, action):
     kwargs = {"action": action, "note_required": spec.note_required}
     if action == "dispatch":
         kwargs["assignees"] = list(_staff_near(user, event.region_code)[:300])
-        kwargs["departments"] = list(_departments_for(event.region_code))
+        kwargs["departments"] = list(_departments(user))
     if action == "register":
         kwargs["categories"] = list(queries.staff_categories())
-    form = forms.StepForm(request.POST or None, request.FILES or None, **kwargs)
+    if action == "relocate":
+        kwargs["grids"] = queries.relocation_grids(user, event)
+    posted = request.method == "POST"
+    form = forms.StepForm(request.POST if posted else None, request.FILES if posted else None, **kwargs)
     allowed = {a.name for a in services.allowed_actions(event, user)}
     status = 200
     if request.method == "POST":
@@ -403,7 +398,7 @@ def step_view(request, pk, action):
             event.category, event.lon, event.lat, event.created_at, exclude=event.pk
         )
         visible = set(
-            Event.objects.visible_to(user).filter(pk__in=[e.pk for e in found]).values_list("pk", flat=True)
+            services.visible_events(user).filter(pk__in=[e.pk for e in found]).values_list("pk", flat=True)
         )
         suggestions = [e for e in found if e.pk in visible]
     return render(
@@ -443,11 +438,13 @@ def _take(request, event, action, form):
         if extra["assignee"] is None:
             raise ValidationError({"assignee": _("Choose a person from the list.")})
     if "department" in form.fields and data.get("department"):
-        extra["department"] = _departments_for(event.region_code).filter(pk=data["department"]).first()
+        extra["department"] = _departments(request.user).filter(pk=data["department"]).first()
         if extra["department"] is None:
             raise ValidationError({"department": _("Choose a department from the list.")})
     if "category" in form.fields and data.get("category"):
         extra["category"] = queries.staff_categories().filter(pk=data["category"]).first()
+    if "grid" in form.fields:
+        extra["grid"] = data.get("grid") or None
     if "urgency" in form.fields and data.get("urgency"):
         extra["urgency"] = data["urgency"]
     if "rating" in form.fields:
@@ -456,7 +453,7 @@ def _take(request, event, action, form):
         extra["extra_hours"] = data.get("extra_hours")
     if "into" in form.fields:
         number = (data.get("into") or "").strip()
-        into = Event.objects.visible_to(request.user).filter(number=number).first() if number else None
+        into = services.visible_events(request.user).filter(number=number).first() if number else None
         if number and into is None:
             raise ValidationError({"into": _("No event numbered %(n)s in your regions.") % {"n": number}})
         extra["into"] = into
@@ -509,7 +506,7 @@ def photo_view(request, pk):
         evidence = Evidence.objects.get(pk=pk)
     except Evidence.DoesNotExist:
         raise Http404 from None
-    event = Event.objects.get_visible(request.user, pk=evidence.event_id)
+    event = services.get_visible_event(request.user, pk=evidence.event_id)
     if request.user.is_resident and evidence.kind not in PUBLIC_PHOTOS:
         raise Http404
     try:
@@ -557,8 +554,8 @@ def report_view(request):
         return redirect("grid:resident_report")
     user = request.user
     form = forms.ReportForm(
-        request.POST or None,
-        request.FILES or None,
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
         categories=list(queries.staff_categories()),
         grids=queries.own_grids(user),
     )
@@ -569,6 +566,7 @@ def report_view(request):
             if grid and not queries.in_scope(user, grid):
                 raise ValidationError({"grid": _("Choose one of your own grids.")})
             intake = services.report(
+                within=user.scope_codes,
                 category=data["category"],
                 title=data["title"],
                 description=data["description"],
@@ -581,14 +579,6 @@ def report_view(request):
                 urgency=data.get("urgency") or "normal",
                 photos=data["photos"],
             )
-            if not queries.in_scope(user, intake.event.region_code):
-                # The point lies in another's grid: the event is filed there, but this user cannot open it.
-                messages.warning(
-                    request,
-                    _("Event %(n)s was filed in %(grid)s, outside your grids; its workers will handle it.")
-                    % {"n": intake.event.number, "grid": intake.event.region.name},
-                )
-                return redirect("grid:tasks")
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
@@ -623,8 +613,8 @@ def resident_report_view(request):
     if not user.is_resident:
         return redirect("grid:report")
     form = forms.ReportForm(
-        request.POST or None,
-        request.FILES or None,
+        request.POST if request.method == "POST" else None,
+        request.FILES if request.method == "POST" else None,
         categories=list(queries.public_categories()),
         grids=queries.grids_for_residents(),
         with_urgency=False,

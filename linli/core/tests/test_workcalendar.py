@@ -1,5 +1,6 @@
 """The working calendar: holidays, make-up days, working periods, due times, pause and resume, admin edits."""
 
+import time as time_module
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -282,11 +283,13 @@ def test_the_admin_lists_the_calendar_and_the_years_it_covers(admin_client, monk
     monkeypatch.setattr(clock, "now", lambda: datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI))
     index = admin_client.get("/admin/").content.decode()
     assert "/admin/core/calendarday/" in index and "/admin/core/workingperiod/" in index
+    assert "工作日历：节假日与调休上班日" in index and "工作时段" in index
     page = admin_client.get("/admin/core/calendarday/?date__year=2025").content.decode()
     last = workcalendar.package_years()[-1]
     assert f"2004–{last}" in page
     assert "国庆节" in page and "国庆节调休" in page
     assert "08:30–12:00, 13:30–17:30" in page
+    assert "调休上班日" in page and "星期日" in page  # kind and weekday of 28 September, in Chinese
     if last < 2027:
         assert "2027" in page.split('id="calendar-coverage"')[1].split("</div>")[0]  # not entered yet
 
@@ -405,11 +408,13 @@ def test_only_district_administrators_edit_the_calendar(regions, user_factory, r
 
 
 def test_other_processes_see_an_edit_after_the_cache_time(settings):
+    settings.LINLI_CALENDAR_CACHE_SECONDS = 0.5
+    workcalendar.clear_cache()
     assert is_working_day(date(2027, 10, 1))
-    # A bulk update sends no signal: as if another process had made the change.
+    # A bulk insert sends no signal: as if another process had made the change.
     CalendarDay.objects.bulk_create([CalendarDay(date=date(2027, 10, 1), kind="holiday", name="国庆节")])
     assert is_working_day(date(2027, 10, 1))  # still the cached year, within the cache time
-    settings.LINLI_CALENDAR_CACHE_SECONDS = 0
+    time_module.sleep(0.6)
     assert not is_working_day(date(2027, 10, 1))
 
 

@@ -246,13 +246,14 @@ def test_detail_shows_timeline_clock_and_the_steps_this_user_may_take(client, pe
     assert body.count('data-testid="photo"') == 1
     assert 'data-testid="clock"' in body
     actions = re.findall(r'data-testid="action-(\w+)"', body)
-    assert actions == ["cancel", "register", "escalate", "merge"]
+    assert actions == ["cancel", "relocate", "register", "escalate", "merge"]
     # The grid worker may not register.
     client.force_login(people.grid_worker)
     assert re.findall(
         r'data-testid="action-(\w+)"', text(client.get(reverse("grid:event", args=[event.pk])))
     ) == [
         "cancel",
+        "relocate",
         "self_handle",
     ]
 
@@ -358,6 +359,39 @@ def test_dispatch_to_someone_not_offered_is_refused(client, people):
     assert response.status_code == 400
     event.refresh_from_db()
     assert event.state == State.REGISTERED
+
+
+def test_a_department_member_elsewhere_handles_a_case_handed_to_the_department(client, people):
+    far = make_user(Role.PROPERTY_MANAGER, "370198002001", username="far-member")
+    people.department.members.add(far)
+    event = resident_report(people)
+    services.take_step(event, "verify", people.grid_worker)
+    services.take_step(event, "register", people.community_worker)
+    client.force_login(people.community_worker)
+    client.post(reverse("grid:step", args=[event.pk, "dispatch"]), {"department": people.department.pk})
+    client.force_login(far)
+    # Outside their scope, yet theirs to handle: in their tasks, openable, and accepted through the page.
+    assert event.number in text(client.get(reverse("grid:tasks")))
+    assert 'data-testid="action-accept"' in text(client.get(reverse("grid:event", args=[event.pk])))
+    # An empty form (accepting needs nothing) is a valid form.
+    assert client.post(reverse("grid:step", args=[event.pk, "accept"])).status_code == 302
+    event.refresh_from_db()
+    assert event.state == State.IN_PROGRESS and event.assignee == far
+    # Not in the regional queue of their own community.
+    assert event.number not in numbers(client.get(reverse("grid:queue")))
+
+
+def test_relocate_moves_a_case_to_the_right_grid(client, people):
+    event = resident_report(people)
+    client.force_login(people.community_worker)
+    url = reverse("grid:step", args=[event.pk, "relocate"])
+    form = text(client.get(url))
+    assert f'value="{SIBLING_GRID}"' in form and f'value="{OTHER_STREET_GRID}"' not in form
+    response = client.post(url, {"grid": SIBLING_GRID})
+    assert response.status_code == 400  # a reason is needed
+    assert client.post(url, {"grid": SIBLING_GRID, "note": "地址在隔壁网格"}).status_code == 302
+    event.refresh_from_db()
+    assert event.region_code == SIBLING_GRID
 
 
 def test_extension_request_is_approved_on_the_detail_page(client, people):
