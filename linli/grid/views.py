@@ -27,6 +27,7 @@ from django.views.decorators.http import require_POST
 from linli.core import clock
 from linli.core.context_processors import switchable_regions
 from linli.core.models import Region, Role, User
+from linli.core.pii.masking import mask
 
 from . import forms, queries, services
 from .models import Event, Evidence, Request, Source, State, Transition
@@ -194,6 +195,7 @@ def _event_context(request, event: Event, *, phone=False, decision_forms=None):
     ]
     photos = list(Evidence.objects.filter(event=event, transition__isnull=True).order_by("pk"))
     return {
+        "reporter": _reporter(event),
         "event": event,
         "light": event.light(now),
         "now": now,
@@ -205,6 +207,23 @@ def _event_context(request, event: Event, *, phone=False, decision_forms=None):
         "duplicate_of": event.duplicate_of
         if event.duplicate_of_id and services.visible_events(user).filter(pk=event.duplicate_of_id).exists()
         else None,
+    }
+
+
+def _reporter(event: Event) -> dict:
+    """Who reported it, masked as the staff view of personal data says (the full contact is not needed)."""
+    if event.anonymous:
+        return {"name": _("Anonymous"), "phone": ""}
+    if event.reporter_id:
+        person = event.reporter
+        if person.is_resident:
+            name = mask("name", person.display_name) if person.display_name else _("Resident account")
+        else:
+            name = person.display_name or person.username
+        return {"name": name, "phone": ""}
+    return {
+        "name": mask("name", event.reporter_name) or "—",
+        "phone": mask("phone", event.reporter_phone) or "",
     }
 
 

@@ -245,6 +245,7 @@ def test_detail_shows_timeline_clock_and_the_steps_this_user_may_take(client, pe
     assert "gridworker" in body  # the actor's name
     assert body.count('data-testid="photo"') == 1
     assert 'data-testid="clock"' in body
+    assert re.search(r'data-testid="reporter">([^<]*)<', body).group(1) == "Resident account"
     actions = re.findall(r'data-testid="action-(\w+)"', body)
     assert actions == ["cancel", "relocate", "register", "escalate", "merge"]
     # The grid worker may not register.
@@ -256,6 +257,23 @@ def test_detail_shows_timeline_clock_and_the_steps_this_user_may_take(client, pe
         "relocate",
         "self_handle",
     ]
+
+
+def test_a_hotline_callers_contact_is_masked(client, people):
+    lon, lat = centre_of(people.grid)
+    event = services.report(
+        category=category(),
+        title="噪音扰民",
+        source=Source.HOTLINE,
+        lon=lon,
+        lat=lat,
+        reporter_name="张三丰",
+        reporter_phone="13812345678",
+    ).event
+    client.force_login(people.community_worker)
+    body = text(client.get(reverse("grid:event", args=[event.pk])))
+    assert "张**" in body and "138****5678" in body
+    assert "张三丰" not in body and "13812345678" not in body
 
 
 def test_opening_an_event_marks_its_notices_read(client, people):
