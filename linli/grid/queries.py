@@ -408,4 +408,6 @@ def mark_read(user: User, *, ids=None, event: Event | None = None) -> int:
 
 
 def in_scope(user: User, code: str) -> bool:
-    return not user.is_resident and code_within(code, user.scope_codes)
+    """Whether a region code from a request is a real-looking code inside the user's scope."""
+    valid = code.isdigit() and len(code) in (6, 9, 12, 15)
+    return valid and not user.is_resident and code_within(code, user.scope_codes)

@@ -127,6 +127,7 @@ def test_queue_region_outside_the_scope_falls_back_to_the_own(client, people):
     staff_event(people, grid=OTHER_STREET_GRID)
     client.force_login(people.community_worker)
     assert numbers(client.get(reverse("grid:queue"), {"region": OTHER_STREET_GRID})) == [mine.number]
+    assert numbers(client.get(reverse("grid:queue"), {"region": "370198001001x"})) == [mine.number]
 
 
 def test_queue_pages_and_counts(client, people):
