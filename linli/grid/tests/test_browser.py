@@ -6,6 +6,7 @@ photo, the community worker inspects it, and the worker sees it closed. Driven t
 Chromium against pytest-django's live server (fixtures in the root conftest.py).
 """
 
+import importlib
 import re
 from pathlib import Path
 
@@ -17,14 +18,20 @@ from linli.core.testing import PASSWORD
 from linli.grid.models import Event, Evidence, State
 from linli.grid.testing import category, centre_of, photo
 
-# The live server needs real commits; serialized rollback puts the seeded categories back afterwards.
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.usefixtures("totp_off"),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("totp_off", "seeded_categories")]
 
 SHOTS = Path("/tmp/linli-shots")
+
+
+@pytest.fixture
+def seeded_categories(transactional_db):
+    """The categories migration 0002 seeds. Live-server tests run after the others (pytest-django orders them
+    so) and each one ends with a flush, which takes the seeded rows with it: put them back the same way."""
+    from django.apps import apps
+
+    seed = importlib.import_module("linli.grid.migrations.0002_seed_categories").seed
+    if not apps.get_model("grid", "Category").objects.exists():
+        seed(apps, None)
 
 
 def log_in(page: Page, username: str) -> None:
