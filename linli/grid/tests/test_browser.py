@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.db.models.signals import post_migrate
 from django.utils import translation
 from playwright.sync_api import Page, expect
 
@@ -23,15 +24,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("totp_off", "seeded_c
 SHOTS = Path("/tmp/linli-shots")
 
 
+def _seed_categories(**kwargs):
+    from django.apps import apps
+
+    if not apps.get_model("grid", "Category").objects.exists():
+        importlib.import_module("linli.grid.migrations.0002_seed_categories").seed(apps, None)
+
+
 @pytest.fixture
 def seeded_categories(transactional_db):
     """The categories migration 0002 seeds. Live-server tests run after the others (pytest-django orders them
-    so) and each one ends with a flush, which takes the seeded rows with it: put them back the same way."""
-    from django.apps import apps
-
-    seed = importlib.import_module("linli.grid.migrations.0002_seed_categories").seed
-    if not apps.get_model("grid", "Category").objects.exists():
-        seed(apps, None)
+    so) and each ends with a flush, which takes the seeded rows with it: put them back now, and after every
+    later flush (it sends post_migrate), so the transactional tests that follow still find them."""
+    _seed_categories()
+    post_migrate.connect(_seed_categories, weak=False, dispatch_uid="grid-browser-tests-seed-categories")
 
 
 def log_in(page: Page, username: str) -> None:
