@@ -91,6 +91,10 @@ class ApiClient(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs):
+        self.region_code = self.region_id
+        super().save(*args, **kwargs)
+
     def clean(self):
         if (
             self.fallback_grid_id
