@@ -21,6 +21,16 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_working_calendar():
+    """Calendar edits roll back with the test's transaction; the in-memory calendar must not outlive them."""
+    from linli.core import workcalendar
+
+    workcalendar.clear_cache()
+    yield
+    workcalendar.clear_cache()
+
+
 @pytest.fixture
 def regions(db):
     """The small test tree (see linli.core.testing.TREE), by code."""

@@ -138,6 +138,9 @@ LINLI_AUDIT_KEY = os.environ.get("LINLI_AUDIT_KEY", "")
 LINLI_AUDIT_KEY_FILE = Path(os.environ.get("LINLI_AUDIT_KEY_FILE", VAR_DIR / "audit_key"))
 LINLI_AUDIT_HASH = os.environ.get("LINLI_AUDIT_HASH", "hmac-sha256")  # or "hmac-sm3"
 
+# Working calendar (docs/working-calendar.md): other processes see an administrator's edit after this long.
+LINLI_CALENDAR_CACHE_SECONDS = float(os.environ.get("LINLI_CALENDAR_CACHE_SECONDS", "60"))
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("LINLI_SECURE_COOKIES", False)

@@ -8,4 +8,21 @@ class GridConfig(AppConfig):
     verbose_name = _("Grid governance: events and their closed loop")
 
     def ready(self):
-        from . import locate  # noqa: F401  (connects the signals that refresh the grid index)
+        from linli.core import worker
+
+        from . import (
+            locate,  # noqa: F401  (connects the signals that refresh the grid index)
+            services,
+        )
+
+        worker.register("grid.tick", 60, services.tick)
+
+        from django.apps import apps
+
+        if apps.is_installed("linli.iot"):
+            from linli.iot import hooks
+
+            from . import alarms
+
+            if alarms.open_event_for_alarm not in hooks.ALARM_SINKS:
+                hooks.ALARM_SINKS.append(alarms.open_event_for_alarm)

@@ -551,6 +551,11 @@ def _record(
     )
 
 
+def _locked(pk: int) -> Event:
+    """The event row, locked until the transaction ends (only the event: its category may have no parent)."""
+    return Event.objects.select_for_update(of=("self",)).select_related("category__parent").get(pk=pk)
+
+
 def take_step(
     event: Event,
     action: str,
@@ -575,7 +580,7 @@ def take_step(
     photos = photos or {}
     note = (note or "").strip()
     with transaction.atomic():
-        event = Event.objects.select_for_update().select_related("category__parent").get(pk=event.pk)
+        event = _locked(event.pk)
         if event.state not in spec.sources:
             raise StepRefused(
                 _("“%(step)s” cannot be taken while the event is “%(state)s”.")
@@ -835,7 +840,7 @@ def decide(request: Request, user: User, *, approve: bool, note: str = "") -> Tr
     """Approve or deny a waiting request. Approval carries it out: return, a new due time, or suspension."""
     with transaction.atomic():
         request = Request.objects.select_for_update().get(pk=request.pk)
-        event = Event.objects.select_for_update().select_related("category__parent").get(pk=request.event_id)
+        event = _locked(request.event_id)
         if request.decision != Request.Decision.PENDING:
             raise StepRefused(_("This request has already been decided."))
         if not is_supervisor(user, event):
@@ -924,17 +929,19 @@ def tick(now: datetime | None = None) -> TickReport:
     now = now or clock.now()
     report = TickReport()
     open_with_clock = Event.objects.filter(state__in=OPEN_STATES, due_at__isnull=False)
+    # Each notice is claimed by a conditional update first, so two workers never send it twice.
     for event in open_with_clock.filter(warned=False, warn_at__lte=now, due_at__gte=now).select_related(
         "assignee"
     ):
-        notify([event.assignee], event, Notification.Kind.WARNING)
-        Event.objects.filter(pk=event.pk).update(warned=True)
-        report.warned += 1
+        if Event.objects.filter(pk=event.pk, warned=False).update(warned=True):
+            notify([event.assignee], event, Notification.Kind.WARNING)
+            report.warned += 1
     for event in open_with_clock.filter(overdue_notified=False, due_at__lt=now).select_related("assignee"):
-        supervisors = supervisors_of(event.region_code, Level.COMMUNITY)
-        notify([event.assignee, *supervisors], event, Notification.Kind.OVERDUE)
-        Event.objects.filter(pk=event.pk).update(overdue_notified=True, warned=True)
-        report.overdue += 1
+        if Event.objects.filter(pk=event.pk, overdue_notified=False).update(
+            overdue_notified=True, warned=True
+        ):
+            notify([event.assignee, *supervisors_of(event.region_code, Level.COMMUNITY)], event, "overdue")
+            report.overdue += 1
     overdue = open_with_clock.filter(due_at__lt=now).select_related("category", "category__parent")
     for event in overdue:
         since = max(event.due_at, event.escalated_at or event.due_at)
@@ -944,7 +951,7 @@ def tick(now: datetime | None = None) -> TickReport:
         ):
             continue
         with transaction.atomic():
-            locked = Event.objects.select_for_update().select_related("category__parent").get(pk=event.pk)
+            locked = _locked(event.pk)
             if locked.escalated_at != event.escalated_at:
                 continue  # another worker escalated it meanwhile
             escalate(locked, now)

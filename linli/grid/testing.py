@@ -1,4 +1,4 @@
-"""Factories for grid tests: square grids on the test region tree, a department, people in every role, photos."""
+"""Factories for grid tests: square grids on the test tree, a department, people in every role, photos."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def category(code: str = "06010") -> Category:
 
 @dataclass
 class Cast:
-    """Everyone around one grid: its worker and supervisors, a handler and a department, residents, outsiders."""
+    """Everyone around one grid: its worker, supervisors, a handler, a department, residents, outsiders."""
 
     grid: str
     grid_worker: User

@@ -1,4 +1,4 @@
-"""The closed loop: every step by every kind of person in every state — taken where allowed, refused otherwise."""
+"""The closed loop: every step by every kind of person in every state, taken where allowed, else refused."""
 
 from decimal import Decimal
 
@@ -8,7 +8,7 @@ from django.db import transaction
 
 from linli.core import clock
 from linli.grid import services
-from linli.grid.models import Evidence, Event, Notification, Request, Source, State, Transition
+from linli.grid.models import Event, Evidence, Notification, Request, Source, State, Transition
 from linli.grid.services import StepRefused, decide, take_step
 from linli.grid.testing import category, centre_of, photo, resident_report
 
