@@ -174,7 +174,8 @@ def enqueue(transition: Transition) -> list[OutboundPush]:
     clients = receivers(transition.event_id, transition.region_code)
     if not clients:
         return []
-    event = Event.objects.select_related("category__parent", "department").get(pk=transition.event_id)
+    # The event as the step left it in memory: the grid saves the event row only after recording the step.
+    event = transition.event
     rows = []
     for client in clients:
         operation = operation_of(transition)
