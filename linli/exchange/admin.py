@@ -7,6 +7,7 @@ the form, never put in a message or the session, and only its hash is stored.
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
@@ -24,6 +25,13 @@ class ApiClientForm(forms.ModelForm):
         max_length=30,
         required=False,
         help_text=_("Empty: 12345 for the hotline, city-centre for the city, open311-<name> for Open311."),
+    )
+
+    push_url = forms.URLField(
+        label=_("push URL"),
+        required=False,
+        assume_scheme="https",
+        help_text=ApiClient._meta.get_field("push_url").help_text,
     )
 
     class Meta:
@@ -159,6 +167,7 @@ class SubmissionAdmin(ReadOnly, DistrictAdminOnly, admin.ModelAdmin):
     search_fields = ["upstream_id", "event__number"]
     list_select_related = ["client", "event"]
     exclude = ["attributes"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(OutboundPush)

@@ -148,7 +148,11 @@ def test_a_failed_push_is_retried_later_and_keeps_the_order(people, monkeypatch)
 
 def test_an_unreachable_push_url_fails_cleanly(people):
     services.create_client(
-        name="城运中心", kind="city_centre", region_code="370198", push_url="http://127.0.0.1:9/", push_all=1
+        name="城运中心",
+        kind="city_centre",
+        region_code="370198",
+        push_url="http://127.0.0.1:9/",
+        push_all=True,
     )
     resident_report(people)
     result = outbound.deliver()
