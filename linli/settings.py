@@ -205,6 +205,11 @@ SPECTACULAR_SETTINGS = {
         "VehicleKindEnum": "linli.registry.models.Vehicle.Kind",
         "ImportKindEnum": "linli.registry.models.ImportJob.Kind",
         "TagEnum": "linli.registry.models.Tag",
+        # Names the API had before other apps brought fields of the same name.
+        "StateEnum": "linli.registry.models.Facility.State",
+        "StatusEnum": "linli.registry.models.ImportJob.Status",
+        "EventStateEnum": "linli.grid.models.State",
+        "PublicStatusEnum": "linli.exchange.models.PublicStatus",
     },
 }
 

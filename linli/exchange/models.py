@@ -138,6 +138,13 @@ class CategoryMapping(models.Model):
             raise ValidationError({"category": _("Map to a minor category, not a major class.")})
 
 
+class PublicStatus(models.TextChoices):
+    """Open311's two statuses: open for every state before closing, closed for closed, evaluated, cancelled."""
+
+    OPEN = "open", _("Open")
+    CLOSED = "closed", _("Closed")
+
+
 class RequestType(models.TextChoices):
     """The five classes of 12345 requests (国办发〔2020〕53号)."""
 

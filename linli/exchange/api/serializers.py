@@ -5,7 +5,7 @@ from rest_framework import serializers
 from linli.grid.models import State, Urgency
 
 from .. import services
-from ..models import OutboundPush, RequestType
+from ..models import OutboundPush, PublicStatus, RequestType
 
 
 class CaseInSerializer(serializers.Serializer):
@@ -54,7 +54,7 @@ class StepSerializer(serializers.Serializer):
     update_id = serializers.CharField()
     action = serializers.CharField()
     state = serializers.ChoiceField(choices=State.choices)
-    status = serializers.ChoiceField(choices=["open", "closed"])
+    status = serializers.ChoiceField(choices=PublicStatus.choices)
     note = serializers.CharField()
     at = serializers.DateTimeField()
 
@@ -70,7 +70,7 @@ class CaseSerializer(serializers.Serializer):
     grid_code = serializers.CharField()
     state = serializers.ChoiceField(choices=State.choices)
     state_label = serializers.CharField()
-    status = serializers.ChoiceField(choices=["open", "closed"])
+    status = serializers.ChoiceField(choices=PublicStatus.choices)
     status_notes = serializers.CharField(allow_blank=True)
     department = serializers.CharField(allow_blank=True)
     reported_at = serializers.DateTimeField()
