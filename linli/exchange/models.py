@@ -139,7 +139,7 @@ class CategoryMapping(models.Model):
 
 
 class PublicStatus(models.TextChoices):
-    """Open311's two statuses: open for every state before closing, closed for closed, evaluated, cancelled."""
+    """Open311's two statuses: closed for closed, evaluated and cancelled cases; open for the rest."""
 
     OPEN = "open", _("Open")
     CLOSED = "closed", _("Closed")

@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from linli.core import clock
 from linli.core.audit import AuditAction, record
@@ -36,6 +37,13 @@ from linli.grid.models import OPEN_STATES, Category, Event, Source, State, Trans
 from .models import ApiClient, CategoryMapping, ClientKind, RequestType, Submission
 
 KEY_TAG = "lx"
+# The audit actions this app added to linli.core.audit.AuditAction, named here so that this app's message
+# catalogue (which makemessages builds from this app's files only) keeps their Chinese labels.
+AUDIT_LABELS = [
+    gettext_noop("API client created"),
+    gettext_noop("API client key replaced"),
+    gettext_noop("API client revoked"),
+]
 CLOSED_STATES = frozenset({State.CLOSED, State.EVALUATED, State.CANCELLED})
 SOURCE_OF_KIND = {
     ClientKind.OPEN311: Source.OPEN311,

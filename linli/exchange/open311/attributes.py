@@ -14,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from linli.grid.models import Category
 
@@ -99,56 +99,56 @@ class Attribute:
 TITLE = Attribute(
     "title",
     STRING,
-    _lazy("A few words saying what is wrong (the start of the description is used when empty)."),
+    gettext_lazy("A few words saying what is wrong (the start of the description is used when empty)."),
     max_length=100,
 )
 FIXMYSTREET_ID = Attribute(
     "fixmystreet_id",
     STRING,
-    _lazy("Your own id of the report; the same id sent twice is one request."),
+    gettext_lazy("Your own id of the report; the same id sent twice is one request."),
     automated="server_set",
     max_length=64,
 )
 COMPONENT_ID = Attribute(
     "component_id",
     STRING,
-    _lazy("Identification code on the component's plate (部件标识码), if there is one."),
-    datatype_description=_lazy("16 or 17 digits"),
+    gettext_lazy("Identification code on the component's plate (部件标识码), if there is one."),
+    datatype_description=gettext_lazy("16 or 17 digits"),
     max_length=20,
 )
 WASTE_KIND = Attribute(
     "waste_kind",
     MULTI,
-    _lazy("What kind of rubbish is it?"),
+    gettext_lazy("What kind of rubbish is it?"),
     values=(
-        ("household", _lazy("Household rubbish")),
-        ("construction", _lazy("Construction waste")),
-        ("bulky", _lazy("Bulky items (furniture, appliances)")),
-        ("hazardous", _lazy("Hazardous waste (batteries, chemicals)")),
+        ("household", gettext_lazy("Household rubbish")),
+        ("construction", gettext_lazy("Construction waste")),
+        ("bulky", gettext_lazy("Bulky items (furniture, appliances)")),
+        ("hazardous", gettext_lazy("Hazardous waste (batteries, chemicals)")),
     ),
 )
 NOISE_SOURCE = Attribute(
     "noise_source",
     SINGLE,
-    _lazy("Where does the noise come from?"),
+    gettext_lazy("Where does the noise come from?"),
     required=True,
     values=(
-        ("neighbour", _lazy("A neighbour's home")),
-        ("shop", _lazy("A shop or restaurant")),
-        ("construction", _lazy("A building site")),
-        ("traffic", _lazy("Traffic or vehicles")),
-        ("other", _lazy("Something else")),
+        ("neighbour", gettext_lazy("A neighbour's home")),
+        ("shop", gettext_lazy("A shop or restaurant")),
+        ("construction", gettext_lazy("A building site")),
+        ("traffic", gettext_lazy("Traffic or vehicles")),
+        ("other", gettext_lazy("Something else")),
     ),
 )
 NOISE_TIME = Attribute(
     "noise_time",
     MULTI,
-    _lazy("When does it happen?"),
+    gettext_lazy("When does it happen?"),
     values=(
-        ("morning", _lazy("Morning")),
-        ("daytime", _lazy("Daytime")),
-        ("evening", _lazy("Evening")),
-        ("night", _lazy("Night (22:00–06:00)")),
+        ("morning", gettext_lazy("Morning")),
+        ("daytime", gettext_lazy("Daytime")),
+        ("evening", gettext_lazy("Evening")),
+        ("night", gettext_lazy("Night (22:00–06:00)")),
     ),
 )
 

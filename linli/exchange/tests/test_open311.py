@@ -155,7 +155,7 @@ def test_a_revoked_key_is_403(client, open311_client):
     "fields, named",
     [
         ({"lat": "36.605", "long": "117.005"}, "service_code"),
-        ({"service_code": "06010"}, "lat and long, address_string or address_id"),
+        ({"service_code": "06010"}, "address_string"),
         ({"service_code": "06010", "lat": "36.605"}, "long"),
         ({"service_code": "06010", "long": "117.005"}, "lat"),
         ({"service_code": "06010", "lat": "north", "long": "117.005"}, "lat"),
