@@ -138,12 +138,15 @@ def jurisdiction_of(request, client: ApiClient | None) -> str | None:
 
 def w3c(name: str, value: str) -> datetime:
     """A W3C datetime with a time zone; a bare date is that day's start in China (UTC+8)."""
-    moment = parse_datetime(value)
-    if moment is None:
-        day = parse_date(value)
-        if day is None:
-            raise bad(name, _("%(value)r is not a W3C date or datetime.") % {"value": value})
+    day = parse_date(value) if len(value) == 10 else None
+    if day is not None:
         return timezone.make_aware(datetime.combine(day, time.min))
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise bad(name, _("%(value)r is not a W3C date or datetime.") % {"value": value})
     if moment.tzinfo is None:
         raise bad(
             name,

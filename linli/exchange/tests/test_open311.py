@@ -392,6 +392,17 @@ def test_dates_need_a_time_zone(client, people):
     response = client.get(f"{BASE}requests.json", {"start_date": "2026-11-01T00:00:00"})
     assert response.status_code == 400
     assert "start_date" in error_of(response, "json")[0]["description"]
+    response = client.get(f"{BASE}requests.json", {"end_date": "yesterday"})
+    assert response.status_code == 400
+    assert "end_date" in error_of(response, "json")[0]["description"]
+
+
+def test_a_bare_date_is_the_start_of_that_day_in_china(client, people):
+    event = resident_report(people)
+    day = services.local_iso(event.created_at)[:10]
+    listed = both(client, f"{BASE}requests", "requests", start_date=day)
+    assert [row["service_request_id"] for row in listed] == [event.number]
+    assert both(client, f"{BASE}requests", "requests", end_date=day) == []
 
 
 def test_default_window_is_the_last_90_days(client, people, monkeypatch):
