@@ -92,7 +92,10 @@ class ApiClientAdmin(DistrictAdminOnly, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save()
+            try:
+                services.change_client(obj, list(form.changed_data), by=request.user, request=request)
+            except ValidationError as exc:
+                raise PermissionDenied("; ".join(exc.messages)) from exc
             return
         data = form.cleaned_data
         try:

@@ -43,6 +43,7 @@ AUDIT_LABELS = [
     gettext_noop("API client created"),
     gettext_noop("API client key replaced"),
     gettext_noop("API client revoked"),
+    gettext_noop("API client changed"),
 ]
 CLOSED_STATES = frozenset({State.CLOSED, State.EVALUATED, State.CANCELLED})
 SOURCE_OF_KIND = {
@@ -195,6 +196,25 @@ def revoke_client(client: ApiClient, *, by=None, actor_name: str = "", request=N
             name=client.name,
             key_prefix=client.key_prefix,
         )
+
+
+def change_client(client: ApiClient, changed: list[str], *, by=None, request=None) -> None:
+    """Save edits made in the admin; a change of region, push target or fallback is audited."""
+    if by is not None and not code_within(client.region_code or client.region_id, by.scope_codes):
+        raise ValidationError(
+            {"region": _("The region %(code)s is outside your scope.") % {"code": client.region_id}}
+        )
+    with transaction.atomic():
+        client.save()
+        if changed:
+            record(
+                AuditAction.EXCHANGE_CLIENT_CHANGED,
+                actor=by,
+                request=request,
+                target=client,
+                region_code=client.region_code,
+                fields=sorted(changed),
+            )
 
 
 def authenticate(key: str | None, kinds: tuple[str, ...] | None = None) -> ApiClient | None:

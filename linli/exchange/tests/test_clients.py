@@ -115,6 +115,24 @@ def test_district_admin_creates_a_client_and_sees_the_key_once(admin_client, peo
     assert AuditLog.objects.get(action=AuditAction.EXCHANGE_CLIENT_CREATED).actor == people.district_admin
 
 
+def test_admin_edits_are_audited(admin_client, open311_client):
+    client = open311_client.client
+    response = admin_client.post(
+        f"/admin/exchange/apiclient/{client.pk}/change/",
+        {
+            "name": client.name,
+            "region": "370198001",
+            "jurisdiction_id": "",
+            "push_url": "https://city.example/in",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    client.refresh_from_db()
+    assert client.push_url == "https://city.example/in"
+    changed = AuditLog.objects.get(action=AuditAction.EXCHANGE_CLIENT_CHANGED)
+    assert changed.detail["fields"] == ["push_url"]
+
+
 def test_admin_revokes_and_rekeys_with_actions(admin_client, open311_client):
     client = open311_client.client
     response = admin_client.post(
