@@ -141,8 +141,8 @@ class CategoryMapping(models.Model):
 class PublicStatus(models.TextChoices):
     """Open311's two statuses: closed for closed, evaluated and cancelled cases; open for the rest."""
 
-    OPEN = "open", _("Open")
-    CLOSED = "closed", _("Closed")
+    OPEN = "open", _("Open (not yet closed)")
+    CLOSED = "closed", _("Closed, evaluated or cancelled")
 
 
 class RequestType(models.TextChoices):

@@ -441,7 +441,7 @@ def place_case(client: ApiClient, place: Place) -> Place:
         if grid_code is None:
             raise ValidationError(
                 {
-                    "lat": _("The point (%(lon)s, %(lat)s) lies outside every grid of this district.")
+                    "lat": _("The point (%(lon)s, %(lat)s) is not inside any grid of this district.")
                     % {"lon": place.lon, "lat": place.lat}
                 }
             )
@@ -496,7 +496,7 @@ def receive(client: ApiClient, case: CaseIn) -> Received:
     if (event := existing_case(client, case.upstream_id)) is not None:
         return Received(event, created=False)
     if not case.category.active or case.category.parent_id is None:
-        raise ValidationError({"service_code": _("Choose an active minor category, not a major class.")})
+        raise ValidationError({"service_code": _("Choose an active minor category (not a major class).")})
     place = place_case(client, case.place)
     with transaction.atomic():
         intake = grid.report(

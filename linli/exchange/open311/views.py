@@ -398,7 +398,7 @@ def create_request(request, fmt):
 
     description = (request.POST.get("description") or "").strip()
     if len(description) > 4000:
-        raise bad("description", _("The description may have at most 4000 characters."))
+        raise bad("description", _("The description is longer than 4000 characters."))
     problems = []
     if (email := param(request, "email")) is not None:
         try:
