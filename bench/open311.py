@@ -105,7 +105,8 @@ def main() -> None:
         assert response.status_code == 201, response.content
 
     # Take a tenth of the Open311 requests through to closing, so lists carry notes and updates exist.
-    for event in Event.objects.filter(source="open311").order_by("id")[: max(args.requests // 10, 1)]:
+    home = Event.objects.filter(source="open311", region_code=people.grid).order_by("id")
+    for event in home[: max(args.requests // 10, 1)]:
         grid.take_step(event, "verify", people.grid_worker)
         grid.take_step(event, "register", people.community_worker)
         grid.take_step(event, "dispatch", people.community_worker, department=people.department)
@@ -117,7 +118,7 @@ def main() -> None:
 
     hotline_events = Event.objects.filter(source="hotline").order_by("id")[:100]
     for event in hotline_events:
-        if event.region_code.startswith(people.grid[:12]):
+        if event.region_code == people.grid:
             grid.take_step(event, "verify", people.grid_worker)
     started = time.perf_counter()
     delivery = outbound.deliver(limit=10_000)

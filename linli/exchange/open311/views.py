@@ -297,9 +297,21 @@ def request_data(event: Event) -> dict:
 
 
 def with_details(rows):
-    return rows.select_related(
-        "category__parent", "category__department", "department", "region", "exchange_submission"
-    ).prefetch_related(Prefetch("history", queryset=Transition.objects.order_by("at", "id")))
+    # Boundary polygons (big for a real district) and attributes are not shown, so not loaded.
+    return (
+        rows.select_related(
+            "category__parent", "category__department", "department", "region", "exchange_submission"
+        )
+        .defer("region__boundary", "exchange_submission__attributes")
+        .prefetch_related(
+            Prefetch(
+                "history",
+                queryset=Transition.objects.filter(action__in=services.PUBLIC_ACTIONS)
+                .only("id", "event_id", "action", "note", "at")
+                .order_by("at", "id"),
+            )
+        )
+    )
 
 
 @endpoint("GET", "POST")
