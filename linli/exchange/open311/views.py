@@ -302,7 +302,7 @@ def with_details(rows):
         rows.select_related(
             "category__parent", "category__department", "department", "region", "exchange_submission"
         )
-        .defer("region__boundary", "exchange_submission__attributes")
+        .defer("region__boundary", "exchange_submission__attributes", "reporter_phone")
         .prefetch_related(
             Prefetch(
                 "history",
