@@ -9,6 +9,7 @@ shows; JSON lists are top-level arrays, as the spec's "Spark convention" mapping
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from xml.etree.ElementTree import Element, SubElement, tostring
 
@@ -26,12 +27,16 @@ class Many:
     items: list
 
 
+# Characters XML 1.0 cannot carry at all (C0 controls other than tab, newline and return; lone surrogates).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _scalar(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def _fill(parent: Element, value) -> None:
@@ -51,11 +56,18 @@ def to_xml(root: str, value) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + tostring(element, encoding="unicode").encode()
 
 
+def clean_text(text: str) -> str:
+    """Text without the characters XML cannot carry (and PostgreSQL refuses, NUL), for both formats alike."""
+    return _NOT_XML.sub("", text)
+
+
 def _plain(value):
     if isinstance(value, Many):
         return [_plain(item) for item in value.items]
     if isinstance(value, dict):
         return {name: _plain(child) for name, child in value.items()}
+    if isinstance(value, str):
+        return clean_text(value)
     return value
 
 

@@ -34,7 +34,7 @@ from .. import services
 from ..models import ApiClient, ClientKind
 from ..services import CaseIn, IntakeConflict, Place
 from . import attributes as attrs
-from .render import FORMATS, Many, errors, respond
+from .render import FORMATS, Many, clean_text, errors, respond
 
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 # When this interface last changed in a way clients should notice (discovery's changeset).
@@ -104,7 +104,7 @@ def param(request, name: str) -> str | None:
     value = source.get(name)
     if value is None:
         return None
-    value = value.strip()
+    value = clean_text(value).strip()
     return value or None
 
 
@@ -372,7 +372,7 @@ def read_attributes(request) -> dict[str, list[str]]:
     given: dict[str, list[str]] = {}
     for name in request.POST:
         if match := _ATTRIBUTE.match(name):
-            given.setdefault(match.group(1), []).extend(request.POST.getlist(name))
+            given.setdefault(match.group(1), []).extend(clean_text(v) for v in request.POST.getlist(name))
     return given
 
 
@@ -408,7 +408,7 @@ def create_request(request, fmt):
         except ValueError:
             raise bad("lat", _("lat and long must be decimal degrees (WGS-84).")) from None
 
-    description = (request.POST.get("description") or "").strip()
+    description = clean_text(request.POST.get("description") or "").strip()
     if len(description) > 4000:
         raise bad("description", _("The description is longer than 4000 characters."))
     problems = []

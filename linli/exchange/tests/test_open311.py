@@ -295,6 +295,20 @@ def test_requests_never_show_the_reporter(client, people):
         assert "王**" in body and "138****8000" in body
 
 
+def test_control_characters_never_break_the_xml(client, people):
+    event = resident_report(people, description="垃圾\x0b堆积\x00在门口\x1f")
+    data = both(client, f"{BASE}requests/{event.number}", "requests")
+    assert data[0]["description"] == "垃圾堆积在门口"
+
+
+def test_control_characters_are_dropped_on_the_way_in(client, open311_client):
+    response = post(
+        client, "json", open311_client.key, service_code="06010", description="门口\x00垃圾\x0b", **point()
+    )
+    assert response.status_code == 201
+    assert Event.objects.get().description == "门口垃圾"
+
+
 def test_one_request_in_both_formats_and_unknown_is_404(client, people):
     event = resident_report(people)
     data = both(client, f"{BASE}requests/{event.number}", "requests")
