@@ -468,3 +468,40 @@ def test_cancelled_case_reads_as_closed_with_its_reason(client, people):
     grid.take_step(event, "cancel", people.grid_worker, note="现场无此问题")
     (row,) = both(client, f"{BASE}requests/{event.number}", "requests")
     assert row["status"] == "closed" and row["status_notes"] == "现场无此问题"
+
+
+def test_jurisdiction_aliases_and_a_clients_own_jurisdiction(
+    client, people, settings, open311_client, other_client
+):
+    settings.LINLI_OPEN311_JURISDICTIONS = {"dongjie.example.gov.cn": "370198001"}
+    east = resident_report(people)
+    lon, lat = centre_of("370198002001001")
+    west = resident_report(people, lon=lon, lat=lat)
+    listed = both(client, f"{BASE}requests", "requests", jurisdiction_id="dongjie.example.gov.cn")
+    assert [row["service_request_id"] for row in listed] == [east.number]
+    assert {r["service_request_id"] for r in both(client, f"{BASE}requests", "requests")} == {
+        east.number,
+        west.number,
+    }
+    response = client.get(
+        f"{BASE}requests.json", {"api_key": other_client.key, "jurisdiction_id": "dongjie.example.gov.cn"}
+    )
+    assert response.status_code == 404, (
+        "a west-street client has no business in the east street's jurisdiction"
+    )
+    response = post(
+        client,
+        "json",
+        open311_client.key,
+        service_code="06010",
+        jurisdiction_id="dongjie.example.gov.cn",
+        **point(),
+    )
+    assert response.status_code == 201
+
+
+def test_posting_updates_is_not_offered(client, open311_client):
+    response = client.post(f"{BASE}servicerequestupdates.xml", {"api_key": open311_client.key})
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert error_of(response, "xml")[0]["code"] == 405
