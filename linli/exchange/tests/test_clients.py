@@ -7,11 +7,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
+from rest_framework.test import APIClient
 
 from linli.core.audit import AuditAction, AuditLog
 from linli.core.testing import make_user
 from linli.exchange import services
 from linli.exchange.models import ApiClient
+from linli.grid import services as grid
+from linli.grid.models import Event
+from linli.grid.testing import centre_of
 
 pytestmark = pytest.mark.django_db
 KEY = re.compile(r"lx_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
@@ -149,3 +153,33 @@ def test_only_district_admins_reach_the_client_admin(people, open311_client):
     officer = Client()
     officer.force_login(people.street_officer)
     assert officer.get("/admin/exchange/apiclient/").status_code in (302, 403)
+
+
+def test_admin_pages_of_the_exchange_open(admin_client, hotline, people):
+    lon, lat = centre_of(people.grid)
+    api = APIClient()
+    api.credentials(HTTP_X_API_KEY=hotline.key)
+    body = {
+        "upstream_id": "A-1",
+        "request_type": "求助",
+        "category_code": "06010",
+        "title": "t",
+        "lon": lon,
+        "lat": lat,
+    }
+    assert api.post("/api/v1/exchange/cases/", body, format="json").status_code == 201
+    grid.take_step(Event.objects.get(), "verify", people.grid_worker)
+    for url in (
+        "/admin/exchange/apiclient/",
+        "/admin/exchange/apiclient/add/",
+        f"/admin/exchange/apiclient/{hotline.client.pk}/change/",
+        "/admin/exchange/categorymapping/",
+        "/admin/exchange/categorymapping/add/",
+        "/admin/exchange/submission/",
+        "/admin/exchange/outboundpush/",
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert hotline.key not in response.content.decode()
+    assert "A-1" in admin_client.get("/admin/exchange/submission/").content.decode()
+    assert f"{hotline.client.pk}-" in admin_client.get("/admin/exchange/outboundpush/").content.decode()
