@@ -208,8 +208,14 @@ SPECTACULAR_SETTINGS = {
         # Names the API had before other apps brought fields of the same name.
         "StateEnum": "linli.registry.models.Facility.State",
         "StatusEnum": "linli.registry.models.ImportJob.Status",
-        "EventStateEnum": "linli.grid.models.State",
         "PublicStatusEnum": "linli.exchange.models.PublicStatus",
+        "GridStateEnum": "linli.grid.models.State",
+        "GridActionEnum": "linli.grid.api.serializers.STEP_ACTIONS",
+        "CategoryKindEnum": "linli.grid.models.Category.Kind",
+        "PhotoKindEnum": "linli.grid.models.Evidence.Kind",
+        "RequestKindEnum": "linli.grid.models.Request.Kind",
+        "NotificationKindEnum": "linli.grid.models.Notification.Kind",
+        "LevelEnum": "linli.core.regions.Level",
     },
 }
 

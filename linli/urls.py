@@ -9,6 +9,7 @@ urlpatterns = [
     path("registry/", include("linli.registry.urls")),
     path("api/v1/", include("linli.core.api.urls")),
     path("api/v1/", include("linli.registry.api.urls")),
+    path("api/v1/", include("linli.grid.api.urls")),
     path("api/v1/exchange/", include("linli.exchange.api.urls")),
     path("open311/v2/", include("linli.exchange.open311.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

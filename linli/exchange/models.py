@@ -17,7 +17,7 @@ from linli.grid.models import Category, Event, Transition
 
 class ClientKind(models.TextChoices):
     OPEN311 = "open311", _("Open311 GeoReport v2 client")
-    HOTLINE = "hotline", _("12345 hotline")
+    HOTLINE = "hotline", _("12345 government service hotline")
     CITY_CENTRE = "city_centre", _("City operations centre (城运中心)")
 
 
@@ -191,7 +191,7 @@ class OutboundPush(models.Model):
     class Operation(models.TextChoices):
         CREATE = "create", _("Create")
         UPDATE = "update", _("Update")
-        CLOSE = "close", _("Close")
+        CLOSE = "close", _("Close the case")
 
     client = models.ForeignKey(
         ApiClient, verbose_name=_("client"), on_delete=models.CASCADE, related_name="pushes"

@@ -10,9 +10,10 @@ reference implementations:
 
 A real city adapter implements ``CaseSink`` and is named in ``LINLI_EXCHANGE_SINK``.
 
-Every step of the grid loop (a ``Transition``) that a client should hear about becomes one ``OutboundPush``
-row in the same transaction as the step (a transactional outbox), with a stable ``update_id``: a resend after
-a timeout is recognised by the receiver, as FixMyStreet does with its ``update_id``.
+Every step of the grid loop (a ``Transition``, announced by ``linli.grid.signals.step_recorded``) that a
+client should hear about becomes one ``OutboundPush`` row in the same transaction as the step (a
+transactional outbox), with a stable ``update_id``: a resend after a timeout is recognised by the receiver,
+as FixMyStreet does with its ``update_id``.
 """
 
 from __future__ import annotations
@@ -166,7 +167,7 @@ def update_id(client: ApiClient, transition: Transition) -> str:
     return f"{client.pk}-{transition.pk}"
 
 
-def enqueue(transition: Transition) -> list[OutboundPush]:
+def enqueue(transition: Transition, event: Event) -> list[OutboundPush]:
     """Put a step into the outbox of every client that hears about its event (called in the step's
     transaction, so the outbox holds a step exactly when the step happened)."""
     if not pushed(transition):
@@ -174,8 +175,6 @@ def enqueue(transition: Transition) -> list[OutboundPush]:
     clients = receivers(transition.event_id, transition.region_code)
     if not clients:
         return []
-    # The event as the step left it in memory: the grid saves the event row only after recording the step.
-    event = transition.event
     rows = []
     for client in clients:
         operation = operation_of(transition)

@@ -1,14 +1,13 @@
-"""Hooks into the grid app without changing it: every new step of an event may be news for a client."""
+"""Hooks into the grid app without changing it: every recorded step of an event may be news for a client."""
 
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from linli.grid.models import Transition
+from linli.grid.signals import step_recorded
 
 from . import outbound
 
 
-@receiver(post_save, sender=Transition, dispatch_uid="exchange_enqueue_transition")
-def _transition_saved(sender, instance: Transition, created: bool, raw: bool = False, **kwargs):
-    if created and not raw:
-        outbound.enqueue(instance)
+@receiver(step_recorded, dispatch_uid="exchange_enqueue_step")
+def _step_recorded(sender, event, transition, **kwargs):
+    # Sent inside the step's transaction after the event row is saved: the outbox row commits with the step.
+    outbound.enqueue(transition, event)

@@ -8,14 +8,21 @@ class GridConfig(AppConfig):
     verbose_name = _("Grid governance: events and their closed loop")
 
     def ready(self):
+        from linli.core import demo as core_demo
         from linli.core import worker
 
         from . import (
+            demo,
             locate,  # noqa: F401  (connects the signals that refresh the grid index)
             services,
         )
 
         worker.register("grid.tick", 60, services.tick)
+        # ready() can run twice (tests, autoreload); register once.
+        if demo.demo_extension not in core_demo.EXTENSIONS:
+            core_demo.EXTENSIONS.append(demo.demo_extension)
+        if demo.delete_grid not in core_demo.RESET_HOOKS:
+            core_demo.RESET_HOOKS.append(demo.delete_grid)
 
         from django.apps import apps
 

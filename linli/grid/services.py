@@ -17,6 +17,7 @@ The loop (anchors_grid.md §1.2.4)::
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +53,7 @@ from .models import (
     Transition,
     Urgency,
 )
+from .signals import step_recorded
 
 SUPERVISORS = {Role.COMMUNITY_WORKER, Role.STREET_OFFICER, Role.DISTRICT_ADMIN}
 WARN_FRACTION = getattr(settings, "LINLI_GRID_WARN_FRACTION", 0.8)
@@ -85,6 +87,39 @@ NEEDS_VERIFICATION = {Source.RESIDENT, Source.IOT, Source.HOTLINE, Source.CITY_C
 
 class StepRefused(ValidationError):
     """A step that may not be taken now, by this user, or without what it needs; the message says which."""
+
+
+# --- What a user sees ---------------------------------------------------------------------------------------
+
+
+def visible_events(user: User, region_code: str | None = None):
+    """Events in the user's scope, and those handed to them or to their department wherever they are: a
+    district department's member may work in one community yet handle cases of the whole district."""
+    scoped = Event.objects.visible_to(user, region_code)
+    if user is None or not user.is_authenticated or not user.is_active or user.is_resident or region_code:
+        return scoped
+    departments = list(user.departments.values_list("pk", flat=True))
+    handed = Q(assignee=user) | Q(department_id__in=departments) if departments else Q(assignee=user)
+    return scoped | Event.objects.filter(handed)
+
+
+def get_visible_event(user: User, **lookup) -> Event:
+    """One event the user may see, or 404 (another region's event is answered as if it did not exist)."""
+    from django.http import Http404
+
+    try:
+        return visible_events(user).get(**lookup)
+    except (Event.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404 from exc
+
+
+def dispatchable_departments(user: User):
+    """Departments a supervisor may dispatch to: those in their scope and those above it (a district's
+    环卫所 serves every community of the district)."""
+    ancestors = {code[:n] for code in user.scope_codes for n in range(6, len(code), 3)}
+    return Department.objects.filter(
+        Q(pk__in=Department.objects.visible_to(user).values("pk")) | Q(region_code__in=ancestors)
+    )
 
 
 # --- Who may take a step ------------------------------------------------------------------------------------
@@ -162,6 +197,15 @@ ACTIONS: dict[str, Action] = {
             _grid_worker_or_supervisor,
             note_required=True,
             style="outline-danger",
+        ),
+        Action(
+            "relocate",
+            "Move to another grid",
+            frozenset({State.VERIFYING, State.REPORTED, State.REGISTERED}),
+            None,
+            _grid_worker_or_supervisor,
+            note_required=True,
+            style="outline-secondary",
         ),
         Action("register", "Register (立案)", frozenset({State.REPORTED}), State.REGISTERED, _supervisor),
         Action("dispatch", "Dispatch", frozenset({State.REGISTERED}), State.DISPATCHED, _supervisor),
@@ -423,6 +467,7 @@ def report(
     photos: Iterable[UploadedFile] = (),
     upstream_system: str = "",
     upstream_id: str = "",
+    within: list[str] | None = None,
 ) -> Intake:
     """Take in a case from any source. The same upstream case twice is one event (``created`` says which)."""
     upstream_id = (upstream_id or "").strip()
@@ -468,6 +513,8 @@ def report(
             else _("The point (%(lon)s, %(lat)s) lies outside every grid of this district.")
             % {"lon": lon, "lat": lat}
         )
+    if grid_code is not None and within is not None and not code_within(grid_code, within):
+        errors["location"] = _("Grid %(code)s is outside your region.") % {"code": grid_code}
     if errors:
         raise ValidationError(errors)
     grid = Region.objects.filter(code=grid_code, level=Level.GRID).first()
@@ -479,7 +526,7 @@ def report(
     try:
         with transaction.atomic():
             event = Event(
-                number=f"tmp-{timezone.now().timestamp():.6f}-{id(category)}"[:20],
+                number="tmp-" + secrets.token_hex(8),  # replaced by the real number below
                 title=title,
                 description=description or "",
                 category=category,
@@ -512,6 +559,7 @@ def report(
             )
             for photo in photos:
                 Evidence.objects.create(event=event, transition=step, kind=Evidence.Kind.REPORT, file=photo)
+            step_recorded.send(Event, event=event, transition=step)
     except IntegrityError:
         # Two deliveries of one upstream case at once: the other one won; answer with its event.
         if upstream_id:
@@ -553,7 +601,12 @@ def _record(
 
 def _locked(pk: int) -> Event:
     """The event row, locked until the transaction ends (only the event: its category may have no parent)."""
-    return Event.objects.select_for_update(of=("self",)).select_related("category__parent").get(pk=pk)
+    return (
+        Event.objects.select_for_update(of=("self",))
+        .select_related("category__parent")
+        .prefetch_related("category__time_limits", "category__parent__time_limits")
+        .get(pk=pk)
+    )
 
 
 def take_step(
@@ -572,6 +625,7 @@ def take_step(
     into: Event | None = None,
     urgency: str | None = None,
     category: Category | None = None,
+    grid: str | None = None,
 ) -> Transition:
     """Take one step of the loop, or refuse with a message saying why. The event row is locked meanwhile."""
     spec = ACTIONS.get(action)
@@ -617,12 +671,14 @@ def take_step(
             into=into,
             urgency=urgency,
             category=category,
+            grid=grid,
         )
         event.updated_at = now
         event.save()
         for kind, files in photos.items():
             for photo in files:
                 Evidence.objects.create(event=event, transition=step, kind=kind, file=photo)
+        step_recorded.send(Event, event=event, transition=step)
     return step
 
 
@@ -640,6 +696,32 @@ def _cancel(event, user, now, *, note, lon, lat, **__):
     return _move(event, "cancel", user, now, State.CANCELLED, note=note, lon=lon, lat=lat)
 
 
+def _relocate(event, user, now, *, note, lon, lat, grid, **__):
+    """Move a case to the grid it really is in (a report without a point lands on the fallback grid)."""
+    target = locate_grid(lon, lat) if lon is not None else (grid or None)
+    if target is None:
+        raise StepRefused({"grid": _("Give the new place: a point inside a grid, or the grid's code.")})
+    region = Region.objects.filter(code=target, level=Level.GRID).first()
+    if region is None:
+        raise StepRefused({"grid": _("There is no grid %(code)s.") % {"code": target}})
+    if target == event.region_code:
+        raise StepRefused({"grid": _("The event is already in grid %(code)s.") % {"code": target}})
+    if not (code_within(target, user.scope_codes) or target[:12] == event.region_code[:12]):
+        raise StepRefused({"grid": _("Grid %(code)s is outside your region.") % {"code": target}})
+    old = event.region_code
+    event.region = region
+    event.region_code = target
+    if lon is not None:
+        event.lon, event.lat = lon, lat
+    if event.assignee is None or event.assignee.role == Role.GRID_WORKER:
+        event.assignee = grid_worker_for(target)
+    text = _("Moved from grid %(old)s to %(new)s: %(note)s") % {"old": old, "new": target, "note": note}
+    step = _record(event, "relocate", event.state, event.state, user, now, note=text, lon=lon, lat=lat)
+    if event.assignee_id:
+        notify([event.assignee], event, Notification.Kind.ASSIGNED)
+    return step
+
+
 def _register(event, user, now, *, note, lon, lat, urgency, category, **__):
     if urgency:
         if urgency not in Urgency.values:
@@ -653,6 +735,12 @@ def _register(event, user, now, *, note, lon, lat, urgency, category, **__):
 
 
 def _dispatch(event, user, now, *, note, lon, lat, assignee, department, **__):
+    if department is not None and not dispatchable_departments(user).filter(pk=department.pk).exists():
+        raise StepRefused(
+            {"department": _("You cannot dispatch to the department %(name)s.") % {"name": department}}
+        )
+    if assignee is not None and not User.objects.visible_to(user).filter(pk=assignee.pk).exists():
+        raise StepRefused({"assignee": _("%(name)s is not in your region.") % {"name": assignee.username}})
     department = department or (event.category.department if assignee is None else None)
     if assignee is None and department is None:
         assignee = grid_worker_for(event.region_code)
@@ -814,6 +902,7 @@ def _merge(event, user, now, *, note, lon, lat, into, **__):
 _STEPS = {
     "verify": _verify,
     "cancel": _cancel,
+    "relocate": _relocate,
     "register": _register,
     "dispatch": _dispatch,
     "accept": _accept,
@@ -891,6 +980,7 @@ def decide(request: Request, user: User, *, approve: bool, note: str = "") -> Tr
             )
         event.updated_at = now
         event.save()
+        step_recorded.send(Event, event=event, transition=step)
         notify([request.requested_by], event, Notification.Kind.DECIDED)
     return step
 
@@ -954,7 +1044,8 @@ def tick(now: datetime | None = None) -> TickReport:
             locked = _locked(event.pk)
             if locked.escalated_at != event.escalated_at:
                 continue  # another worker escalated it meanwhile
-            escalate(locked, now)
+            step = escalate(locked, now)
             locked.save(update_fields=["escalation_level", "escalated_at"])
+            step_recorded.send(Event, event=locked, transition=step)
         report.escalated += 1
     return report

@@ -20,6 +20,7 @@ HANDLERS = {"handler", "department_member"}
 ALLOWED = {
     "verify": ({State.VERIFYING}, ON_SITE),
     "cancel": ({State.VERIFYING, State.REPORTED, State.REGISTERED}, ON_SITE),
+    "relocate": ({State.VERIFYING, State.REPORTED, State.REGISTERED}, ON_SITE),
     "register": ({State.REPORTED}, SUPERVISORS),
     "dispatch": ({State.REGISTERED}, SUPERVISORS),
     "accept": ({State.DISPATCHED}, HANDLERS),
@@ -89,6 +90,8 @@ def arguments(action: str, people, event: Event) -> dict:
         extra["rating"] = 5
     if action == "request_extension":
         extra["extra_hours"] = 4
+    if action == "relocate":
+        extra["grid"] = "370198001001002"  # the sibling grid in the same community
     if action == "merge":
         extra["into"] = resident_report(people, title="另一处")
     return extra
@@ -282,3 +285,94 @@ def test_merge_into_the_original(people):
     take_step(second, "merge", people.community_worker, into=first)
     second.refresh_from_db()
     assert second.state == State.CANCELLED and second.duplicate_of == first
+
+
+@pytest.mark.django_db
+def test_relocating_to_the_right_grid_hands_it_to_that_grids_worker(people):
+    event = resident_report(people, lon=None, lat=None, region_code=people.grid)
+    sibling_worker = people.other_grid_worker
+    take_step(event, "relocate", people.grid_worker, note="实际在二网格", grid="370198001001002")
+    event.refresh_from_db()
+    assert event.region_code == "370198001001002" and event.assignee == sibling_worker
+    step = event.history.get(action="relocate")
+    assert people.grid in step.note and step.from_state == step.to_state == State.VERIFYING
+    with pytest.raises(StepRefused, match="outside your region"):
+        take_step(event, "relocate", people.other_grid_worker, note="移到西街道", grid="370198002001001")
+    with pytest.raises(StepRefused, match="no grid"):
+        take_step(event, "relocate", people.community_worker, note="x", grid="370198001001999")
+
+
+@pytest.mark.django_db
+def test_dispatch_only_to_departments_and_people_within_reach(people):
+    from linli.core.models import Role
+    from linli.core.testing import make_user
+    from linli.grid.models import Department
+
+    west = Department.objects.create(code="WEST", name="西街道城管中队", region_id="370198002")
+    stranger = make_user(Role.SERVICE_PROVIDER, "370198002001", username="west-provider")
+    event = event_in(people, State.REGISTERED)
+    with pytest.raises(StepRefused) as refused:
+        take_step(event, "dispatch", people.community_worker, department=west)
+    assert "department" in refused.value.message_dict
+    with pytest.raises(StepRefused) as refused:
+        take_step(event, "dispatch", people.community_worker, assignee=stranger)
+    assert "assignee" in refused.value.message_dict
+    # The district's department serves every community below it.
+    take_step(event, "dispatch", people.community_worker, department=people.department)
+    event.refresh_from_db()
+    assert event.department == people.department
+
+
+@pytest.mark.django_db
+def test_a_department_member_sees_the_cases_handed_to_the_department(people):
+    from linli.core.models import Role
+    from linli.core.testing import make_user
+    from linli.grid.services import get_visible_event, visible_events
+
+    west_member = make_user(Role.PROPERTY_MANAGER, "370198002001", username="west-member")
+    people.department.members.add(west_member)
+    event = event_in(people, State.DISPATCHED)
+    elsewhere = resident_report(people, title="别处")
+    assert list(visible_events(west_member)) == [event]
+    assert get_visible_event(west_member, pk=event.pk) == event
+    from django.http import Http404
+
+    with pytest.raises(Http404):
+        get_visible_event(west_member, pk=elsewhere.pk)
+    take_step(event, "accept", west_member)
+    assert elsewhere in visible_events(people.community_worker)
+
+
+@pytest.mark.django_db
+def test_staff_file_events_only_inside_their_region(people):
+    lon, lat = centre_of("370198002001001")
+    with pytest.raises(ValidationError) as refused:
+        services.report(
+            category=category(),
+            title="越界",
+            source=Source.GRID_WORKER,
+            lon=lon,
+            lat=lat,
+            reporter=people.grid_worker,
+            within=people.grid_worker.scope_codes,
+        )
+    assert "outside your region" in refused.value.message_dict["location"][0]
+
+
+@pytest.mark.django_db
+def test_every_step_is_announced_after_the_event_is_saved(people):
+    from linli.grid.signals import step_recorded
+
+    seen = []
+
+    def receiver(sender, event, transition, **kwargs):
+        stored = Event.objects.get(pk=event.pk)
+        seen.append((transition.action, stored.state, transition.to_state))
+
+    step_recorded.connect(receiver)
+    try:
+        event = resident_report(people)
+        take_step(event, "verify", people.grid_worker)
+    finally:
+        step_recorded.disconnect(receiver)
+    assert seen == [("report", State.VERIFYING, State.VERIFYING), ("verify", State.REPORTED, State.REPORTED)]
