@@ -105,11 +105,12 @@ def sink_for(client: ApiClient) -> CaseSink:
 
 
 def pushed(transition: Transition) -> bool:
-    """Whether a step is news for the hotline or the city: the report, a change of state, a new due time."""
+    """Whether a step is news for the hotline or the city: the report, a change of state, a new due time, a
+    new grid."""
     return (
         transition.action == "report"
         or transition.from_state != transition.to_state
-        or transition.action in ("approve_extension",)
+        or transition.action in ("approve_extension", "relocate")
     )
 
 

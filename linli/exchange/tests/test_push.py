@@ -79,6 +79,16 @@ def test_a_hotline_case_reports_each_step_back_once(hotline, people):
     assert len({row.update_id for row in rows}) == len(rows)
 
 
+def test_a_not_pinpointed_case_moved_to_its_real_grid_tells_the_new_grid_code(hotline, people):
+    api(hotline.key).post(URL, case(lon=None, lat=None, grid_code="370198001001001"), format="json")
+    event = Event.objects.get()
+    grid.take_step(event, "relocate", people.community_worker, note="实际在二网格", grid="370198001001002")
+    (push,) = OutboundPush.objects.all()
+    assert push.payload["case"]["action"] == "relocate"
+    assert push.payload["case"]["grid_code"] == "370198001001002"
+    assert api(hotline.key).get(f"{URL}12345-20261129-0001/").data["grid_code"] == "370198001001002"
+
+
 def test_steps_without_news_are_not_pushed(hotline, people):
     api(hotline.key).post(URL, case(), format="json")
     event = Event.objects.get()
