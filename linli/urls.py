@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("linli.core.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("grid/figures/", include("linli.grid.urls_figures")),
     path("registry/", include("linli.registry.urls")),
     path("grid/", include("linli.grid.urls")),
     path("api/v1/", include("linli.core.api.urls")),
