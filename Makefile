@@ -57,6 +57,7 @@ bench: install postgres
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/registry_import.py
 	$(BIN)/python bench/workcalendar.py
+	$(BIN)/python bench/open311.py
 	$(MAKE) bench-grid
 
 bench-grid: install postgres

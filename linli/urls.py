@@ -8,9 +8,12 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("grid/figures/", include("linli.grid.urls_figures")),
     path("registry/", include("linli.registry.urls")),
+    path("grid/", include("linli.grid.urls")),
     path("api/v1/", include("linli.core.api.urls")),
     path("api/v1/", include("linli.registry.api.urls")),
     path("api/v1/", include("linli.grid.api.urls")),
+    path("api/v1/exchange/", include("linli.exchange.api.urls")),
+    path("open311/v2/", include("linli.exchange.open311.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

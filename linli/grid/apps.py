@@ -33,3 +33,11 @@ class GridConfig(AppConfig):
 
             if alarms.open_event_for_alarm not in hooks.ALARM_SINKS:
                 hooks.ALARM_SINKS.append(alarms.open_event_for_alarm)
+
+        from linli.core import context_processors
+
+        from . import views
+
+        for hook in (views.console_module, views.notices_module):
+            if hook not in context_processors.MODULE_HOOKS:
+                context_processors.MODULE_HOOKS.append(hook)

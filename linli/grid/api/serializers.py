@@ -86,6 +86,7 @@ class CategorySerializer(serializers.ModelSerializer):
             "public",
             "active",
         ]
+        read_only_fields = fields
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
@@ -167,6 +168,9 @@ class EventSerializer(serializers.ModelSerializer):
             "closed_on_time",
             "url",
         ]
+        # Events change only through steps; read-only fields also keep the schema the same on every database
+        # (a writable small integer would carry the backend's own range).
+        read_only_fields = fields
 
     @extend_schema_field(AccountRefSerializer(allow_null=True))
     def get_assignee(self, event):
@@ -337,6 +341,7 @@ class EventDetailSerializer(EventSerializer):
             "actions",
             "pending_requests",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(ReporterSerializer)
     def get_reporter(self, event):
@@ -485,7 +490,19 @@ class StepSerializer(serializers.Serializer):
     category = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="register: refile under this minor category."
     )
-    lon = serializers.FloatField(required=False, allow_null=True, default=None)
+    grid = serializers.CharField(
+        max_length=15,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="relocate: the 15-digit code of the grid the case really is in (or give lon/lat).",
+    )
+    lon = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Where the step was taken (relocate: the new point).",
+    )
     lat = serializers.FloatField(required=False, allow_null=True, default=None)
     before = serializers.ListField(
         child=serializers.FileField(), required=False, default=list, help_text="Photos before handling."
