@@ -55,6 +55,16 @@ def totp_off(settings):
     settings.LINLI_TOTP_REQUIRED_ROLES = []
 
 
+def pytest_configure(config):
+    # Tests keep their cache in memory: a file cache would outlive the test database it describes.
+    django_settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
+
+
 def pytest_report_header(config):
     database = django_settings.DATABASES["default"]
     return f"database: {database['ENGINE']} {database['NAME']}"

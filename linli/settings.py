@@ -1,5 +1,6 @@
 """Django settings for Linli, read from the environment with safe defaults for the embedded mode."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -92,6 +93,16 @@ TEMPLATES = [
 ]
 
 # Embedded default: an SQLite file under var/ in WAL mode; production sets DATABASE_URL to PostgreSQL.
+# One cache shared by every process on the machine (figures' monthly tallies, among others), kept apart per
+# database so that two installations on one machine never read each other's counts.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ.get("LINLI_CACHE_DIR", str(VAR_DIR / "cache")),
+        "OPTIONS": {"MAX_ENTRIES": 20000},
+    }
+}
+
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'linli.sqlite3'}"), conn_max_age=60
@@ -149,6 +160,10 @@ SESSION_COOKIE_AGE = 7 * 24 * 3600
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+CACHES["default"]["KEY_PREFIX"] = hashlib.sha256(str(DATABASES["default"].get("NAME")).encode()).hexdigest()[
+    :12
+]
+
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True

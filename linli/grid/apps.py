@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,23 +8,28 @@ class GridConfig(AppConfig):
     verbose_name = _("Grid governance: events and their closed loop")
 
     def ready(self):
+        from linli.core import context_processors, worker
         from linli.core import demo as core_demo
-        from linli.core import worker
 
         from . import (
             demo,
+            figures,
             locate,  # noqa: F401  (connects the signals that refresh the grid index)
             services,
+            views,
+            views_figures,
         )
 
+        # ready() can run twice (tests, autoreload): every registration below is made once.
         worker.register("grid.tick", 60, services.tick)
-        # ready() can run twice (tests, autoreload); register once.
+        worker.register("grid.figures_warm", 3600, figures.warm)
+        for hook in (views.console_module, views_figures.console_module, views.notices_module):
+            if hook not in context_processors.MODULE_HOOKS:
+                context_processors.MODULE_HOOKS.append(hook)
         if demo.demo_extension not in core_demo.EXTENSIONS:
             core_demo.EXTENSIONS.append(demo.demo_extension)
         if demo.delete_grid not in core_demo.RESET_HOOKS:
             core_demo.RESET_HOOKS.append(demo.delete_grid)
-
-        from django.apps import apps
 
         if apps.is_installed("linli.iot"):
             from linli.iot import hooks
@@ -33,11 +38,3 @@ class GridConfig(AppConfig):
 
             if alarms.open_event_for_alarm not in hooks.ALARM_SINKS:
                 hooks.ALARM_SINKS.append(alarms.open_event_for_alarm)
-
-        from linli.core import context_processors
-
-        from . import views
-
-        for hook in (views.console_module, views.notices_module):
-            if hook not in context_processors.MODULE_HOOKS:
-                context_processors.MODULE_HOOKS.append(hook)

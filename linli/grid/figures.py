@@ -113,9 +113,9 @@ COUNTED_ACTIONS = sorted(
 BEFORE_REGISTRATION = (State.VERIFYING, State.REPORTED)
 # Steps whose credit goes to the handler judged by them, not to the inspector who took them.
 JUDGED = ("inspect_ok", "approve_self", "inspect_fail")
-# Where the handler of a judged step comes from. The event's present assignee until Transition carries the
-# assignee at the time of the step (requested: ``assignee_id_at``); then this becomes "assignee_id_at".
-HANDLER_FIELD = "event__assignee_id"
+# Where the handler of a judged step comes from: the assignee when the step was taken (the closing step's
+# actor is the inspector, not the handler).
+HANDLER_FIELD = "assignee_id_at"
 
 COUNTS = [
     "reported",
@@ -381,7 +381,7 @@ def _key(grouping: str, *, events: bool = False):
     if grouping == Grouping.WORKER:
         if events:
             return F("assignee_id")
-        return Case(When(action__in=JUDGED, then=F(HANDLER_FIELD)), default=F("actor_id"))
+        return Case(When(action__in=JUDGED, then=F(HANDLER_FIELD)), default=F("actor_id"), output_field=IntegerField())
     return Value(None, output_field=IntegerField())
 
 

@@ -342,6 +342,7 @@ class Transition(models.Model):
     region_code = models.CharField(_("region code"), max_length=15)
     category_id_at = models.IntegerField(_("category"), null=True, blank=True)
     department_id_at = models.IntegerField(_("department"), null=True, blank=True)
+    assignee_id_at = models.IntegerField(_("assignee"), null=True, blank=True)
     on_time = models.BooleanField(_("on time"), null=True, blank=True)
     duration_seconds = models.PositiveIntegerField(_("handling time (s)"), null=True, blank=True)
 

@@ -602,6 +602,7 @@ def _record(
         region_code=event.region_code,
         category_id_at=event.category_id,
         department_id_at=event.department_id,
+        assignee_id_at=event.assignee_id,
         **facts,
     )
 

@@ -101,6 +101,7 @@ class History:
                 region_code=grid,
                 category_id_at=self.category.pk,
                 department_id_at=department.pk if department else None,
+                assignee_id_at=event.assignee_id,
                 **facts,
             )
         return event
