@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "linli.core",
     "linli.registry",
     "linli.grid",
+    "linli.exchange",
     "linli.core.admin_site.LinliAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -160,6 +161,16 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # scope check. Several web processes need this on shared storage.
 MEDIA_ROOT = Path(os.environ.get("LINLI_MEDIA_ROOT", VAR_DIR / "media"))
 LINLI_GRID_WARN_FRACTION = float(os.environ.get("LINLI_GRID_WARN_FRACTION", "0.8"))
+# Exchange (docs/open311.md, docs/exchange.md). Jurisdictions: "id=region code" pairs besides district codes.
+LINLI_OPEN311_JURISDICTIONS = dict(
+    item.split("=", 1) for item in env_list("LINLI_OPEN311_JURISDICTIONS", "") if "=" in item
+)
+LINLI_OPEN311_PUBLIC_READS = env_bool("LINLI_OPEN311_PUBLIC_READS", True)
+LINLI_OPEN311_PRIVATE_CATEGORIES = os.environ.get("LINLI_OPEN311_PRIVATE_CATEGORIES", "SG01,SG04")
+LINLI_OPEN311_CONTACT = os.environ.get("LINLI_OPEN311_CONTACT", "")
+LINLI_OPEN311_KEY_SERVICE = os.environ.get("LINLI_OPEN311_KEY_SERVICE", "")
+LINLI_OPEN311_ENDPOINT_TYPE = os.environ.get("LINLI_OPEN311_ENDPOINT_TYPE", "production")
+LINLI_EXCHANGE_SINK = os.environ.get("LINLI_EXCHANGE_SINK", "")  # dotted path of a CaseSink; empty: built-in
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -194,7 +205,10 @@ SPECTACULAR_SETTINGS = {
         "VehicleKindEnum": "linli.registry.models.Vehicle.Kind",
         "ImportKindEnum": "linli.registry.models.ImportJob.Kind",
         "TagEnum": "linli.registry.models.Tag",
+        # Names the API had before other apps brought fields of the same name.
         "StateEnum": "linli.registry.models.Facility.State",
+        "StatusEnum": "linli.registry.models.ImportJob.Status",
+        "PublicStatusEnum": "linli.exchange.models.PublicStatus",
         "GridStateEnum": "linli.grid.models.State",
         "GridActionEnum": "linli.grid.api.serializers.STEP_ACTIONS",
         "CategoryKindEnum": "linli.grid.models.Category.Kind",

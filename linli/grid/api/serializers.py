@@ -485,7 +485,19 @@ class StepSerializer(serializers.Serializer):
     category = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="register: refile under this minor category."
     )
-    lon = serializers.FloatField(required=False, allow_null=True, default=None)
+    grid = serializers.CharField(
+        max_length=15,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="relocate: the 15-digit code of the grid the case really is in (or give lon/lat).",
+    )
+    lon = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Where the step was taken (relocate: the new point).",
+    )
     lat = serializers.FloatField(required=False, allow_null=True, default=None)
     before = serializers.ListField(
         child=serializers.FileField(), required=False, default=list, help_text="Photos before handling."

@@ -20,6 +20,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -29,7 +30,6 @@ from linli.core.models import Role, User
 from linli.core.scope import code_within
 
 from .. import services
-from ..locate import locate_grid
 from ..models import (
     OPEN_STATES,
     Category,
@@ -63,28 +63,17 @@ REFUSALS = {
 }
 
 
+class Pages(LimitOffsetPagination):
+    max_limit = 500  # a street's queue holds thousands; a client pages through it
+
+
 # --- Who sees what ------------------------------------------------------------------------------------------
 
 
-def visible_events(user: User):
-    """Events in the caller's scope (residents: their own reports), plus those handed to the caller: a
-    department member or a named handler works on cases that may lie outside their own region."""
-    rows = Event.objects.visible_to(user)
-    if user.is_authenticated and user.is_active and not user.is_resident:
-        handed = Event.objects.filter(
-            Q(assignee=user) | Q(department_id__in=user.departments.values("pk"))
-        ).values("pk")
-        rows = Event.objects.filter(Q(pk__in=rows.values("pk")) | Q(pk__in=handed))
-    return rows
-
-
-def dispatchable_departments(user: User):
-    """Departments in the caller's scope or above it (a district department serves every street)."""
-    codes = user.scope_codes
-    above = {code[:length] for code in codes for length in (6, 9, 12, 15) if length <= len(code)}
-    return Department.objects.filter(
-        Q(pk__in=Department.objects.visible_to(user).values("pk")) | Q(region_code__in=above)
-    )
+# The scope rule for events (scope, plus cases handed to the caller or their department) and the departments
+# a supervisor may dispatch to are the services' own, shared with the pages and Open311.
+visible_events = services.visible_events
+dispatchable_departments = services.dispatchable_departments
 
 
 def _refusal(call, *args, **kwargs):
@@ -242,6 +231,7 @@ MASK_NOTE = (
 )
 class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Event.objects.none()
+    pagination_class = Pages
     permission_classes = [IsActiveAccount]
     filterset_class = EventFilter
     parser_classes = [JSONParser, MultiPartParser, FormParser]
@@ -301,7 +291,6 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         else:
             source = Source.GRID_WORKER if user.role == Role.GRID_WORKER else Source.STAFF
             reporter_name, reporter_phone = data["reporter_name"], data["reporter_phone"]
-            self._check_place(user, data["lon"], data["lat"], grid)
         intake = _refusal(
             services.report,
             category=category,
@@ -316,8 +305,11 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             reporter_name=reporter_name,
             reporter_phone=reporter_phone,
             anonymous=data["anonymous"] if user.is_resident else False,
-            urgency=data["urgency"],
+            # Residents describe; the supervisor who registers the case judges how urgent it is.
+            urgency=Urgency.NORMAL if user.is_resident else data["urgency"],
             photos=photos,
+            # Staff file only inside their own region: an event they could not see afterwards helps nobody.
+            within=None if user.is_resident else user.scope_codes,
         )
         context = self.get_serializer_context()
         event = visible_events(user).select_related("category", "region", "reporter").get(pk=intake.event.pk)
@@ -328,21 +320,6 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             "duplicates": s.EventSerializer(duplicates, many=True, context=context).data,
         }
         return Response(answer, status=status.HTTP_201_CREATED)
-
-    @staticmethod
-    def _check_place(user, lon, lat, grid):
-        """Staff report only inside their own scope: an event they could not see afterwards helps nobody."""
-        code = None
-        if lon is not None and lat is not None:
-            try:
-                code = locate_grid(float(lon), float(lat))
-            except (TypeError, ValueError):
-                return  # the service explains a bad point
-        code = code or grid
-        if code and not code_within(code, user.scope_codes):
-            raise serializers.ValidationError(
-                {"location": [_("This place lies outside your area; report it to the region it is in.")]}
-            )
 
     @extend_schema(
         request={"multipart/form-data": s.StepSerializer, "application/json": s.StepSerializer},
@@ -401,9 +378,10 @@ class EventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             into=into,
             urgency=data["urgency"] or None,
             category=category,
+            grid=data["grid"] or None,
         )
         if not visible_events(user).filter(pk=event.pk).exists():
-            # A return took it off the caller's desk: answer the state without the details they lost.
+            # Relocated to a grid outside the caller's scope: answer the event without the details they lost.
             event.refresh_from_db()
             return Response(s.EventSerializer(event, context=self.get_serializer_context()).data)
         return self._detail(event)
@@ -471,6 +449,7 @@ class RequestFilter(filters.FilterSet):
 class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Request.objects.none()
     serializer_class = s.RequestSerializer
+    pagination_class = Pages
     permission_classes = [IsStaff]
     filterset_class = RequestFilter
 
@@ -525,6 +504,7 @@ class ReadCountSerializer(serializers.Serializer):
 class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Notification.objects.none()
     serializer_class = s.NotificationSerializer
+    pagination_class = Pages
     permission_classes = [IsActiveAccount]
     filterset_class = NotificationFilter
 

@@ -74,6 +74,9 @@ def test_the_special_cases_are_there(db, built):
     assert Request.objects.filter(decision=Request.Decision.APPROVED, kind="suspension").exists()
     assert Request.objects.filter(decision=Request.Decision.APPROVED, kind="return").exists()
     assert Transition.objects.filter(action="reopen").exists()
+    assert Notification.objects.filter(
+        kind="duplicate"
+    ).exists()  # the merged pairs were reported side by side
     sources = set(Event.objects.values_list("source", flat=True))
     assert {"resident", "grid_worker", "hotline", "iot"} <= sources
 
@@ -144,4 +147,5 @@ def test_reset_deletes_events_departments_and_photo_files(db, built, settings):
         assert not Department.objects.filter(code__startswith="DEMO-").exists()
         assert not Category.objects.filter(department__isnull=False).exists()
         assert not any(default_storage.exists(name) for name in names)
+        assert not (built[1] / "grid").exists() or not any((built[1] / "grid").iterdir())
         transaction.set_rollback(True)
