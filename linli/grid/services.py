@@ -371,6 +371,10 @@ class Intake:
     duplicates: list[Event] = field(default_factory=list)
 
 
+def _text(value) -> str:
+    return str(value or "").replace("\x00", "")
+
+
 def _check_point(lon, lat) -> tuple[float | None, float | None]:
     if lon in (None, "") and lat in (None, ""):
         return None, None
@@ -470,7 +474,10 @@ def report(
     within: list[str] | None = None,
 ) -> Intake:
     """Take in a case from any source. The same upstream case twice is one event (``created`` says which)."""
-    upstream_id = (upstream_id or "").strip()
+    # PostgreSQL cannot store NUL in text; it has no meaning in a report, so it is dropped, not refused.
+    title, description, address = (_text(v) for v in (title, description, address))
+    reporter_name, reporter_phone = _text(reporter_name), _text(reporter_phone)
+    upstream_id = _text(upstream_id).strip()
     if upstream_id:
         existing = Event.objects.filter(upstream_system=upstream_system, upstream_id=upstream_id).first()
         if existing is not None:
@@ -632,7 +639,7 @@ def take_step(
     if spec is None:
         raise StepRefused(_("Unknown step %(action)r.") % {"action": action})
     photos = photos or {}
-    note = (note or "").strip()
+    note = _text(note).strip()
     with transaction.atomic():
         event = _locked(event.pk)
         if event.state not in spec.sources:

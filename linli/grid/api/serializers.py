@@ -86,6 +86,7 @@ class CategorySerializer(serializers.ModelSerializer):
             "public",
             "active",
         ]
+        read_only_fields = fields
 
 
 class DepartmentSerializer(serializers.ModelSerializer):
@@ -167,6 +168,9 @@ class EventSerializer(serializers.ModelSerializer):
             "closed_on_time",
             "url",
         ]
+        # Events change only through steps; read-only fields also keep the schema the same on every database
+        # (a writable small integer would carry the backend's own range).
+        read_only_fields = fields
 
     @extend_schema_field(AccountRefSerializer(allow_null=True))
     def get_assignee(self, event):
@@ -337,6 +341,7 @@ class EventDetailSerializer(EventSerializer):
             "actions",
             "pending_requests",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(ReporterSerializer)
     def get_reporter(self, event):

@@ -202,3 +202,13 @@ def test_a_nearby_report_of_the_same_kind_is_suggested_for_merging(people, at):
     from linli.grid.models import Notification
 
     assert Notification.objects.filter(event=near.event, kind="duplicate", user=people.grid_worker).exists()
+
+
+@pytest.mark.django_db
+def test_nul_characters_never_reach_the_database(people):
+    event = resident_report(people, title="垃圾\x00堆", description="a\x00b")
+    assert event.title == "垃圾堆" and event.description == "ab"
+    from linli.grid.services import take_step
+
+    take_step(event, "verify", people.grid_worker, note="属\x00实")
+    assert event.history.get(action="verify").note == "属实"
