@@ -1,4 +1,5 @@
 from django.apps import AppConfig, apps
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -15,11 +16,13 @@ class GridConfig(AppConfig):
             demo,
             figures,
             locate,  # noqa: F401  (connects the signals that refresh the grid index)
+            seed,
             services,
             views,
             views_figures,
         )
 
+        post_migrate.connect(seed.reseed_after_flush, dispatch_uid="grid-reseed-categories")
         # ready() can run twice (tests, autoreload): every registration below is made once.
         worker.register("grid.tick", 60, services.tick)
         worker.register("grid.figures_warm", 3600, figures.warm)

@@ -381,7 +381,9 @@ def _key(grouping: str, *, events: bool = False):
     if grouping == Grouping.WORKER:
         if events:
             return F("assignee_id")
-        return Case(When(action__in=JUDGED, then=F(HANDLER_FIELD)), default=F("actor_id"), output_field=IntegerField())
+        return Case(
+            When(action__in=JUDGED, then=F(HANDLER_FIELD)), default=F("actor_id"), output_field=IntegerField()
+        )
     return Value(None, output_field=IntegerField())
 
 

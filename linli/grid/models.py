@@ -284,6 +284,23 @@ class Event(models.Model):
             models.Index(fields=["state", "due_at"], name="grid_event_due"),
             models.Index(fields=["category", "created_at"], name="grid_event_category_time"),
             models.Index(fields=["assignee", "state"], name="grid_event_assignee"),
+            # The queue and the map read open events only: a small index that holds just those.
+            models.Index(
+                fields=["region_code", "due_at"],
+                condition=models.Q(
+                    state__in=[
+                        "verifying",
+                        "reported",
+                        "registered",
+                        "dispatched",
+                        "in_progress",
+                        "suspended",
+                        "handled",
+                        "self_handled",
+                    ]
+                ),
+                name="grid_event_open_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -7,6 +7,11 @@ NORMAL = "normal"
 
 
 def seed(apps, schema_editor):
+    seed_categories(apps)
+
+
+def seed_categories(apps):
+    """Also called after a test database flush (see linli.grid.seed), so it must be idempotent."""
     from linli.grid.seed import CATEGORIES
 
     Category = apps.get_model("grid", "Category")
