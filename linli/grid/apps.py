@@ -29,6 +29,8 @@ class GridConfig(AppConfig):
         for hook in (views.console_module, views_figures.console_module, views.notices_module):
             if hook not in context_processors.MODULE_HOOKS:
                 context_processors.MODULE_HOOKS.append(hook)
+        if views.resident_card not in context_processors.RESIDENT_HOOKS:
+            context_processors.RESIDENT_HOOKS.append(views.resident_card)
         if demo.demo_extension not in core_demo.EXTENSIONS:
             core_demo.EXTENSIONS.append(demo.demo_extension)
         if demo.delete_grid not in core_demo.RESET_HOOKS:

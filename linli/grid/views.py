@@ -697,3 +697,15 @@ def notifications_view(request):
         "grid/notifications.html",
         {"rows": rows, "unread": sum(1 for n in rows if n.read_at is None)},
     )
+
+
+def resident_card(user):
+    """The residents' home page card (core.context_processors.RESIDENT_HOOKS): report and follow problems."""
+    return {
+        "name": gettext_lazy("Report a problem"),
+        "url": reverse("grid:my_reports"),
+        "icon": "megaphone",
+        "description": gettext_lazy(
+            "Tell your grid worker about a problem nearby, follow it and rate the result."
+        ),
+    }

@@ -696,3 +696,11 @@ def test_notices_list_and_mark_read(client, people):
     Notification.objects.create(user=people.handler, event=event, kind="overdue")
     client.post(reverse("grid:notifications"))
     assert queries.unread_count(people.handler) == 0
+
+
+@pytest.mark.django_db
+def test_a_resident_finds_problem_reporting_on_the_home_page(client, people):
+    client.force_login(people.reporter)
+    home = client.get("/")
+    assert home.status_code == 200
+    assert 'href="/grid/my/"' in home.content.decode()
