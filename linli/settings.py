@@ -39,6 +39,7 @@ CSRF_TRUSTED_ORIGINS = env_list("LINLI_CSRF_TRUSTED_ORIGINS", "")
 INSTALLED_APPS = [
     "linli.core",
     "linli.registry",
+    "linli.iot",
     "linli.core.admin_site.LinliAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
