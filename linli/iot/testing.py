@@ -43,5 +43,5 @@ def make_rule(profile: DeviceProfile, **fields) -> AlarmRule:
     return rule
 
 
-def now_ms() -> int:
-    return int(clock.now().timestamp() * 1000)
+def now_ms(now=None) -> int:
+    return int((now or clock.now()).timestamp() * 1000)
