@@ -7,6 +7,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("registry/", include("linli.registry.urls")),
+    path("", include("linli.ingest.urls")),  # device HTTP API /api/v1/{token}/… (ThingsBoard's)
     path("api/v1/", include("linli.core.api.urls")),
     path("api/v1/", include("linli.registry.api.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

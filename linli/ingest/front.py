@@ -79,9 +79,9 @@ class Batcher:
     """Collects readings from many messages and stores them with one store_telemetry() call at a time.
 
     A message's callback runs (in the event loop) only after the batch holding it has been committed, so a
-    PUBACK means "durable". One writer thread keeps batches in order; while it writes, the next batch grows, so the
-    batch size adapts to the load. Past `max_pending` readings the front reports overload and the transports
-    pause reading (TCP back-pressure reaches the devices) until half of it is drained.
+    PUBACK means "durable". One writer thread keeps batches in order; while it writes, the next batch grows,
+    so the batch size adapts to the load. Past `max_pending` readings the front reports overload and the
+    transports pause reading (TCP back-pressure reaches the devices) until half of it is drained.
     """
 
     def __init__(self, loop, store, *, max_batch=5000, max_delay=0.05, max_pending=50_000, on_changes=None):

@@ -2,9 +2,9 @@
 
 One asyncio server; each TCP connection is a `Connection` (asyncio.Protocol, no task per message). Devices log
 in with their access token as the username; an empty client id gets a server-assigned one (MQTT 5 Assigned
-Client Identifier). Sessions with clean session off (3.1.1) or a session expiry (5) keep their subscriptions and
-unacknowledged downlink messages in this process while the device is away. QoS 1 PUBACKs are sent only when
-the message is durable (see front.Batcher). Downlink (shared attributes, RPC) comes from the seam's
+Client Identifier). Sessions with clean session off (3.1.1) or a session expiry (5) keep their subscriptions
+and unacknowledged downlink messages in this process while the device is away. QoS 1 PUBACKs are sent only
+when the message is durable (see front.Batcher). Downlink (shared attributes, RPC) comes from the seam's
 pending_downlink() and goes to whichever local session holds the device (or the gateway it sits behind).
 """
 
