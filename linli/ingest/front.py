@@ -339,7 +339,11 @@ class Front:
             if t.cancelled():
                 return
             error = t.exception()
-            if isinstance(error, PayloadError):
+            if isinstance(error, PermissionError | ValueError) and not isinstance(error, PayloadError):
+                # gateway_child: a name that is another gateway's (or no gateway's) device, or invalid
+                self.reject(FORBIDDEN_TOPIC)
+                ack(codec.RC_NOT_AUTHORISED)
+            elif isinstance(error, PayloadError):
                 self.reject(MALFORMED)
                 ack(codec.RC_PAYLOAD_FORMAT_INVALID)
             elif error is not None:
@@ -429,8 +433,24 @@ class Front:
         return await self.call(self.pipeline.provision, key, secret, name, credentials or None)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.batcher.executor.shutdown(wait=True)
+        """Stop the worker threads and close their database connections (a test database can be dropped)."""
+        for executor in (self.executor, self.batcher.executor):
+            # as many tasks as the pool may have threads: blocked on the barrier, each thread takes exactly one
+            threads = executor._max_workers
+            barrier = threading.Barrier(threads, timeout=5)
+            for _ in range(threads):
+                executor.submit(_close_db, barrier)
+            executor.shutdown(wait=True)
+
+
+def _close_db(barrier) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    try:
+        barrier.wait()  # one task per thread: no thread takes two and leaves another's connection open
+    except threading.BrokenBarrierError:
+        pass
 
 
 def _log_failure(future) -> None:
