@@ -435,7 +435,7 @@ class Front:
     def close(self) -> None:
         """Stop the worker threads and close their database connections (a test database can be dropped)."""
         for executor in (self.executor, self.batcher.executor):
-            # as many tasks as the pool may have threads: blocked on the barrier, each thread takes exactly one
+            # one task per possible thread: held at the barrier, no thread can take two
             threads = executor._max_workers
             barrier = threading.Barrier(threads, timeout=5)
             for _ in range(threads):
