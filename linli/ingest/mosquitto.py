@@ -44,6 +44,7 @@ def write_config(
     host: str = "127.0.0.1",
     worker_password: str | None = None,
     persistence: bool = True,
+    user: str | None = None,
 ) -> dict:
     """Write mosquitto.conf, passwd and acl into `out`; return what a worker needs to connect."""
     out = Path(out).resolve()
@@ -74,6 +75,8 @@ def write_config(
         "# Written by `linli ingest mosquitto-config`.",
         "# Reload after adding devices: kill -HUP <mosquitto pid>",
         "per_listener_settings false",
+        # Mosquitto started as root switches to this user, who must be able to read passwd and acl
+        f"user {user}" if user else "# user mosquitto",
         f"listener {port} {host}",
         "allow_anonymous false",
         f"password_file {out / 'passwd'}",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -131,7 +132,9 @@ class Mosquitto:
         from linli.ingest.mosquitto import write_config
 
         self.port = free_port()
-        self.config = write_config(directory, tokens, port=self.port)
+        # run as ourselves: as root Mosquitto would switch to "mosquitto", who cannot read pytest's tmp dirs
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        self.config = write_config(directory, tokens, port=self.port, user=user)
         self.log = directory / "mosquitto.log"
         self.process = None
 
@@ -182,11 +185,19 @@ def worker(mosquitto):
 
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05):
     """Poll until check() is truthy (the service works in other threads); return its last value."""
+    from django.db import OperationalError
+
+    def attempt():
+        try:
+            return check()
+        except OperationalError:  # SQLite's shared in-memory test database: "table is locked" by a writer
+            return None
+
     deadline = time.monotonic() + timeout
-    value = check()
+    value = attempt()
     while not value and time.monotonic() < deadline:
         time.sleep(interval)
-        value = check()
+        value = attempt()
     return value
 
 

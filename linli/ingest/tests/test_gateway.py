@@ -40,6 +40,8 @@ class Device:
         self.client.on_message = self._on_message
         self.client.on_publish = lambda c, u, mid, rc, props: self.acks.__setitem__(mid, rc.value)
         self.client.on_subscribe = lambda c, u, mid, rcs, props: self.subacks.append([r.value for r in rcs])
+        self.disconnects = 0
+        self.client.on_disconnect = lambda *args: setattr(self, "disconnects", self.disconnects + 1)
         properties = None
         if version == mqtt.MQTTv5:
             properties = Properties(PacketTypes.CONNECT)
