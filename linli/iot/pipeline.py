@@ -110,6 +110,15 @@ def new_token() -> str:
     return secrets.token_urlsafe(15)  # 20 characters, like ThingsBoard's generated tokens
 
 
+def valid_token(token) -> bool:
+    """20–64 characters without spaces or slashes: the HTTP device API has the token in its path."""
+    return (
+        isinstance(token, str)
+        and 20 <= len(token) <= 64
+        and not any(ch.isspace() or ch == "/" for ch in token)
+    )
+
+
 # --- Devices ---
 
 
@@ -149,8 +158,8 @@ def provision(
     if kind != "ACCESS_TOKEN":
         return {"status": "FAILURE", "errorMsg": f"Credentials type {kind} is not supported."}
     token = credentials.get("token") or new_token()
-    if not isinstance(token, str) or not (1 <= len(token) <= 64):
-        return {"status": "FAILURE", "errorMsg": "Invalid token."}
+    if not valid_token(token):
+        return {"status": "FAILURE", "errorMsg": "A token has 20 to 64 characters, without spaces or '/'."}
     name = (device_name or "").strip() or f"{profile.name}-{secrets.token_hex(4)}"
     if len(name) > 100:
         return {"status": "FAILURE", "errorMsg": "Device name is too long."}

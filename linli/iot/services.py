@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
@@ -15,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from linli.core import audit, clock
-from linli.core.models import Region
+from linli.core.models import Region, Role
 from linli.core.scope import code_within
 from linli.registry import excel
 from linli.registry.models import Facility, House
@@ -33,15 +32,41 @@ from .models import (
     LightingSchedule,
     Telemetry,
 )
+from .pipeline import new_token, valid_token
 
 log = logging.getLogger(__name__)
 
 RPC_TIMEOUT = timedelta(minutes=2)
 DEFAULT_LIGHT_POWER_W = 100.0
 
+# Who may do what with devices (always within their region scope).
+READ_ROLES = {
+    Role.DISTRICT_ADMIN,
+    Role.STREET_OFFICER,
+    Role.COMMUNITY_WORKER,
+    Role.GRID_WORKER,
+    Role.PROPERTY_MANAGER,
+    Role.AUDITOR,
+}
+OPERATE_ROLES = READ_ROLES - {Role.AUDITOR}  # acknowledge and clear alarms, send commands
+PROVISION_ROLES = {Role.DISTRICT_ADMIN, Role.STREET_OFFICER, Role.COMMUNITY_WORKER}  # add devices, see tokens
+CONFIGURE_ROLES = {Role.DISTRICT_ADMIN}  # profiles and rules apply to every region
 
-def new_token() -> str:
-    return secrets.token_urlsafe(15)  # 20 characters, like ThingsBoard's generated tokens
+
+def can_read(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_active and user.role in READ_ROLES)
+
+
+def can_operate(user) -> bool:
+    return can_read(user) and user.role in OPERATE_ROLES
+
+
+def can_provision(user) -> bool:
+    return can_read(user) and user.role in PROVISION_ROLES
+
+
+def can_configure(user) -> bool:
+    return can_read(user) and user.role in CONFIGURE_ROLES
 
 
 def now_ms(now: datetime | None = None) -> int:
@@ -255,8 +280,8 @@ def import_devices(data: bytes, filename: str, user) -> ProvisionResult:
         elif not code_within(code, scope):
             fail(number, "region", _("This region is outside your scope."))
         if token:
-            if len(token) > 64 or any(ch.isspace() for ch in token):
-                fail(number, "token", _("A token has at most 64 characters and no spaces."))
+            if not valid_token(token):
+                fail(number, "token", _("A token has 20 to 64 characters, without spaces or slashes."))
             elif token in taken_tokens:
                 fail(number, "token", _("This token is used by another device."))
             elif token in seen_tokens:
@@ -643,3 +668,79 @@ def clear_alarm(alarm: Alarm, user) -> bool:
     if done:
         audit.record("iot.alarm.cleared", actor=user, target=alarm, region_code=alarm.region_code)
     return done
+
+
+# --- Reading data ---
+
+MAX_SERIES_POINTS = 10_000
+
+
+def series(device: Device, keys: list[str] | None, start_ms: int, end_ms: int, limit: int = 1000) -> dict:
+    """ThingsBoard's time-series answer ``{key: [{"ts": …, "value": …}, …]}``, oldest first; per key at most
+    ``limit`` points (the newest ones of the range)."""
+    limit = max(1, min(int(limit), MAX_SERIES_POINTS))
+    if not keys:
+        keys = list(LatestValue.objects.filter(device=device).order_by("key").values_list("key", flat=True))
+    result = {}
+    for key in keys[:20]:
+        rows = (
+            Telemetry.objects.filter(device_id=device.pk, key=key, ts__gte=start_ms, ts__lt=end_ms)
+            .order_by("-ts")
+            .values_list("ts", "num", "str", "bool")[:limit]
+        )
+        points = []
+        for ts, num, text, flag in reversed(rows):
+            points.append({"ts": ts, "value": num if num is not None else flag if flag is not None else text})
+        result[key] = points
+    return result
+
+
+def latest_values(device: Device) -> list[dict]:
+    profile = device.profile
+    return [
+        {
+            "key": row.key,
+            "label": profile.label_of(row.key),
+            "unit": profile.unit_of(row.key),
+            "value": row.value,
+            "ts": row.ts,
+            "at": datetime.fromtimestamp(row.ts / 1000, tz=timezone.get_current_timezone()),
+        }
+        for row in LatestValue.objects.filter(device=device).order_by("key")
+    ]
+
+
+# --- Configuration ---
+
+
+def save_rule(rule: AlarmRule, user) -> AlarmRule:
+    """Save a rule; the rule engines of every process reload rules within a few seconds (``RULES_TTL_S``)."""
+    from .rules import engine
+
+    rule.save()
+    engine.invalidate_rules()
+    audit.record(
+        "iot.rule.saved", actor=user, target=rule, profile=rule.profile.name, alarm_type=rule.alarm_type
+    )
+    return rule
+
+
+def delete_rule(rule: AlarmRule, user) -> None:
+    from .rules import engine
+
+    audit.record(
+        "iot.rule.deleted", actor=user, target=rule, profile=rule.profile.name, alarm_type=rule.alarm_type
+    )
+    rule.delete()
+    engine.invalidate_rules()
+
+
+def save_schedule(group: LightingGroup, entries: list[dict], enabled: bool, user) -> LightingSchedule:
+    entries = validate_entries(entries)
+    schedule, _created = LightingSchedule.objects.update_or_create(
+        group=group, defaults={"entries": entries, "enabled": enabled, "last_level": None}
+    )
+    audit.record(
+        "iot.lighting.schedule", actor=user, target=group, region_code=group.region_code, entries=entries
+    )
+    return schedule

@@ -105,9 +105,9 @@ def test_self_provisioning(regions):
     assert pipeline.provision("key-1", "wrong", "Meter-10", None)["status"] == "FAILURE"
     assert pipeline.provision("key-1", "secret-1", "Meter-9", None)["status"] == "FAILURE"
     given = pipeline.provision(
-        "key-1", "secret-1", "Meter-11", {"credentialsType": "ACCESS_TOKEN", "token": "t-11"}
+        "key-1", "secret-1", "Meter-11", {"credentialsType": "ACCESS_TOKEN", "token": "meter-11-token-abcdef"}
     )
-    assert given["credentialsValue"] == "t-11"
+    assert given["credentialsValue"] == "meter-11-token-abcdef"
 
 
 def test_gateway_children_are_created_in_the_gateways_region(regions):

@@ -1,0 +1,119 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Alarm, Device, Downlink
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    profile = serializers.CharField(source="profile.name", read_only=True)
+    kind = serializers.CharField(source="profile.kind", read_only=True)
+    online = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "name",
+            "label",
+            "profile",
+            "kind",
+            "region_code",
+            "house",
+            "facility",
+            "is_gateway",
+            "gateway",
+            "lon",
+            "lat",
+            "last_activity",
+            "connected",
+            "online",
+        ]
+
+
+class LatestValueSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    unit = serializers.CharField()
+    value = serializers.JSONField()
+    ts = serializers.IntegerField(help_text="Epoch milliseconds")
+
+
+class DeviceDetailSerializer(DeviceSerializer):
+    latest = serializers.SerializerMethodField()
+
+    class Meta(DeviceSerializer.Meta):
+        fields = [*DeviceSerializer.Meta.fields, "latest"]
+
+    @extend_schema_field(LatestValueSerializer(many=True))
+    def get_latest(self, device):
+        from .. import services
+
+        return [{k: v for k, v in row.items() if k != "at"} for row in services.latest_values(device)]
+
+
+class AlarmSerializer(serializers.ModelSerializer):
+    device_name = serializers.CharField(source="device.name", read_only=True)
+    status = serializers.CharField(
+        read_only=True, help_text="ACTIVE_UNACK, ACTIVE_ACK, CLEARED_UNACK or CLEARED_ACK"
+    )
+
+    class Meta:
+        model = Alarm
+        fields = [
+            "id",
+            "device",
+            "device_name",
+            "region_code",
+            "type",
+            "severity",
+            "status",
+            "cleared",
+            "acknowledged",
+            "start_ts",
+            "end_ts",
+            "ack_ts",
+            "clear_ts",
+            "occurrences",
+            "details",
+        ]
+        read_only_fields = fields
+
+
+class CommandSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Downlink
+        fields = [
+            "id",
+            "device",
+            "kind",
+            "payload",
+            "rpc_id",
+            "status",
+            "response",
+            "created_at",
+            "expires_at",
+            "delivered_at",
+            "responded_at",
+            "group",
+        ]
+        read_only_fields = fields
+
+
+class RpcRequestSerializer(serializers.Serializer):
+    method = serializers.CharField(max_length=64)
+    params = serializers.JSONField(required=False, default=dict)
+    oneway = serializers.BooleanField(required=False, default=False)
+    timeout = serializers.IntegerField(
+        required=False, default=120, min_value=1, max_value=86400, help_text="Seconds before it times out"
+    )
+
+
+class LightCommandSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["on", "off", "dim"])
+    level = serializers.IntegerField(required=False, min_value=0, max_value=100, allow_null=True)
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class SeriesField(serializers.JSONField):
+    pass
