@@ -155,11 +155,9 @@ def import_template() -> bytes:
 
 def _rows_of(data: bytes, filename: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and rows of an upload (.xlsx, or .csv in UTF-8 or GB18030); raises WorkbookError."""
-    if filename.lower().endswith(".csv") or not data.startswith(excel.ZIP_SIGNATURE):
-        if not filename.lower().endswith(".csv"):
-            excel.check_signature(data)  # explains what is wrong with a non-xlsx, non-csv file
-        if len(data) > excel.max_bytes():
-            excel.check_signature(data)
+    if not data.startswith(excel.ZIP_SIGNATURE):
+        if not data or len(data) > excel.max_bytes() or data.startswith(excel.OLE2_SIGNATURE):
+            excel.check_signature(data)  # explains an empty, too large or old .xls file
         for encoding in ("utf-8-sig", "gb18030"):
             try:
                 text = data.decode(encoding)
@@ -448,7 +446,7 @@ def command_group(
         actor=user,
         target=group,
         region_code=group.region_code,
-        action=action,
+        command=action,
         level=level,
     )
     return sent

@@ -22,7 +22,7 @@ def make_device(
     profile = profile or make_profile()
     number = next(_seq)
     return Device.objects.create(
-        name=name or f"dev-{number}",
+        name=name or f"dev-{number:06d}",
         profile=profile,
         region_id=region_code,
         access_token=fields.pop("access_token", f"token-{number}"),

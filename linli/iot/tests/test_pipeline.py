@@ -1,6 +1,7 @@
 """The seam the ingest service uses: telemetry storage, attributes, RPC, provisioning."""
 
 import pytest
+from django.db import connection
 
 from linli.iot import pipeline
 from linli.iot.models import Alarm, Device, Downlink, LatestValue, Telemetry
@@ -128,3 +129,22 @@ def test_rejections_are_counted(db):
     from linli.iot.models import RejectCounter
 
     assert RejectCounter.objects.get(reason="bad_json").count == 5
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="PostgreSQL drops partitions: see test_postgresql.py"
+)
+def test_retention_on_sqlite_deletes_old_rows_in_batches(device, settings):
+    from django.core.management import call_command
+
+    from linli.core import clock
+    from linli.iot import storage
+
+    settings.LINLI_IOT_RETENTION_MONTHS = 24
+    now = clock.now()
+    year, month = storage.add_months(now.year, now.month, -6)
+    old = storage.month_start(year, month)
+    pipeline.store_telemetry([Reading(device.pk, old + i * 1000, {"t": i}) for i in range(30)])
+    pipeline.store_telemetry([Reading(device.pk, now_ms(), {"t": 99})])
+    call_command("iot_retention", months=3, batch_size=7, stdout=__import__("io").StringIO())
+    assert list(Telemetry.objects.filter(device=device).values_list("num", flat=True)) == [99.0]
