@@ -31,6 +31,7 @@ __all__ = [
     "Downlink",
     "Reading",
     "authenticate",
+    "device_by_id",
     "downlink_delivered",
     "gateway_child",
     "get_attributes",
@@ -43,6 +44,7 @@ __all__ = [
     "rpc_response",
     "store_client_attributes",
     "store_telemetry",
+    "sweep",
 ]
 
 # Last-activity writes are thinned out: at most one per device per this many seconds and process.
@@ -127,6 +129,23 @@ def authenticate(token: str) -> DeviceRef | None:
         return None
     device = Device.objects.filter(access_token=token).first()
     return _ref(device) if device is not None else None
+
+
+def device_by_id(device_id: int) -> DeviceRef | None:
+    device = Device.objects.filter(pk=device_id).first()
+    return _ref(device) if device is not None else None
+
+
+def sweep() -> dict[str, int]:
+    """What happens because time passes (offline and no-data alarms, RPC timeouts, lighting schedules, next
+    months' partitions). The ingest service calls it about once a minute (``SWEEP_INTERVAL_S``); it is
+    idempotent, so several processes calling it is harmless."""
+    from . import services
+
+    return services.sweep()
+
+
+SWEEP_INTERVAL_S = 60
 
 
 def list_devices(limit: int | None = None, region_prefix: str = "") -> list[DeviceRef]:

@@ -21,6 +21,8 @@ def test_authenticate_by_token(device):
     assert ref.id == device.pk and ref.region_code == GRID and ref.keys == ("temperature",)
     assert pipeline.authenticate("no-such-token") is None
     assert pipeline.authenticate("") is None
+    assert pipeline.device_by_id(device.pk).token == device.access_token
+    assert pipeline.device_by_id(10**9) is None
 
 
 def test_duplicate_readings_are_stored_once(device):
