@@ -187,6 +187,8 @@ SPECTACULAR_SETTINGS = {
         "VehicleKindEnum": "linli.registry.models.Vehicle.Kind",
         "ImportKindEnum": "linli.registry.models.ImportJob.Kind",
         "TagEnum": "linli.registry.models.Tag",
+        "AlarmSeverityEnum": "linli.iot.models.Severity",
+        "LightActionEnum": "linli.iot.api.serializers.LIGHT_ACTION_CHOICES",
     },
 }
 
@@ -202,3 +204,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LINLI_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# IoT hub (docs/iot.md): whole months of time series kept, and the per-device alarm creation cap per hour.
+LINLI_IOT_RETENTION_MONTHS = int(os.environ.get("LINLI_IOT_RETENTION_MONTHS", "12"))
+LINLI_IOT_ALARMS_PER_DEVICE_HOUR = int(os.environ.get("LINLI_IOT_ALARMS_PER_DEVICE_HOUR", "6"))

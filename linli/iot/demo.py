@@ -3,7 +3,7 @@
 Registered as a ``linli.core.demo`` extension (after the registry's, so houses and facilities exist), it
 writes inside the demo's one transaction; ``--reset`` deletes it first (``delete_iot``).
 
-What each grid gets (``demo`` scale; ``district`` scale about 33 devices per grid, 100,000 in 3,000 grids):
+What each grid gets (``demo`` scale; ``district`` scale about 34 devices per grid, over 100,000 in all):
 smoke detectors, a temperature/humidity sensor, a water-leak sensor, a gas detector, a camera; each lone
 elderly person's house gets a water meter (rule: no use for 12 hours) and an SOS button; each community
 gets street lights in a lighting group with an evening schedule, elevator monitors, EV charging piles, an
@@ -46,7 +46,7 @@ from .models import (
 )
 
 # Generic sensors per grid at each scale (plus the per-house and per-community devices).
-SENSORS_PER_GRID = {"demo": 6, "district": 26}
+SENSORS_PER_GRID = {"demo": 6, "district": 29}
 LIGHTS_PER_COMMUNITY = {"demo": 12, "district": 40}
 SCHEDULE = [{"time": "05:30", "level": 0}, {"time": "18:30", "level": 100}, {"time": "23:00", "level": 50}]
 

@@ -109,8 +109,11 @@ class RpcRequestSerializer(serializers.Serializer):
     )
 
 
+LIGHT_ACTION_CHOICES = [("on", "on"), ("off", "off"), ("dim", "dim")]
+
+
 class LightCommandSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=["on", "off", "dim"])
+    action = serializers.ChoiceField(choices=LIGHT_ACTION_CHOICES)
     level = serializers.IntegerField(required=False, min_value=0, max_value=100, allow_null=True)
 
 
