@@ -9,7 +9,9 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -201,17 +203,54 @@ def wait_for(check, timeout: float = 10.0, interval: float = 0.05):
     return value
 
 
-def subprocess_env(tmp_path: Path) -> dict:
-    """Environment for a `linli …` subprocess that sees the same database as this test."""
-    from django.db import connection
+_CREATE_DEVICE = """
+import os, sys, django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "linli.settings")
+django.setup()
+from linli.core.testing import build_region_tree
+from linli.iot.testing import make_device, make_profile
+build_region_tree()
+make_device(sys.argv[1], make_profile(), name="worker-db-device", access_token=sys.argv[2])
+"""
 
-    env = dict(os.environ)
-    settings = connection.settings_dict
-    if connection.vendor == "postgresql":
-        user = settings.get("USER") or "postgres"
-        host = settings.get("HOST") or "127.0.0.1"
-        port = settings.get("PORT") or 5432
-        env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{settings['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{settings['NAME']}"
-    return env
+
+class WorkerDatabase:
+    """The database a `linli ingest` subprocess writes to: this test's own on PostgreSQL; on SQLite (whose
+    test database lives in this process's memory) a migrated file with the same device token."""
+
+    def __init__(self, tmp_path: Path, device):
+        from django.db import connection
+
+        self.env = dict(os.environ)
+        self.token = device.access_token
+        self.device = device
+        settings = connection.settings_dict
+        if connection.vendor == "postgresql":
+            user = settings.get("USER") or "postgres"
+            host = settings.get("HOST") or "127.0.0.1"
+            port = settings.get("PORT") or 5432
+            self.env["DATABASE_URL"] = f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+            self.path = None
+        else:
+            self.path = tmp_path / "worker.sqlite3"
+            self.env["DATABASE_URL"] = f"sqlite:///{self.path}"
+            python = sys.executable
+            subprocess.run(
+                [python, "-m", "linli.cli", "migrate"], env=self.env, check=True, capture_output=True
+            )
+            subprocess.run(
+                [python, "-c", _CREATE_DEVICE, device.region_id, self.token], env=self.env, check=True
+            )
+
+    def values(self) -> list[float]:
+        if self.path is None:
+            from linli.iot.models import Telemetry
+
+            return list(Telemetry.objects.filter(device=self.device).values_list("num", flat=True))
+        with sqlite3.connect(self.path, timeout=10) as db:
+            rows = db.execute(
+                "SELECT t.num FROM iot_telemetry t JOIN iot_device d ON d.id = t.device_id"
+                " WHERE d.access_token = ?",
+                [self.token],
+            )
+            return [row[0] for row in rows]

@@ -1,6 +1,6 @@
-"""Broker mode: a real Mosquitto with the configuration `linli ingest mosquitto-config` writes, devices as paho
-clients (MQTT 3.1.1 and 5), and ingest workers on a shared subscription (in a thread, or as a `linli ingest
---broker` subprocess that is killed with SIGKILL)."""
+"""Broker mode: a real Mosquitto with the configuration `linli ingest mosquitto-config` writes, devices as
+paho clients (MQTT 3.1.1 and 5), and ingest workers on a shared subscription (in a thread, or as a
+`linli ingest --broker` subprocess that is killed with SIGKILL)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from linli.iot import services
 from linli.iot.models import Alarm, Attribute, Downlink, RejectCounter, Telemetry
 from linli.iot.models import Device as DeviceRow
 
-from .conftest import subprocess_env, wait_for
+from .conftest import WorkerDatabase, wait_for
 from .test_gateway import VERSIONS, Device
 
 
@@ -196,32 +196,34 @@ class Publisher:
         self.client.loop_stop()
 
 
-def _worker_process(mosquitto, env, worker_id="kill"):
+def _worker_process(mosquitto, env, log, worker_id="kill"):
     return subprocess.Popen(
         [sys.executable, "-m", "linli.cli", "ingest", "--broker", mosquitto.url, "--worker-id", worker_id],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=open(log, "ab"),
+        stderr=subprocess.STDOUT,
     )
 
 
 def test_no_loss_no_duplicate_when_a_worker_is_killed(devices, mosquitto, tmp_path):
-    env = subprocess_env(tmp_path)
-    if "sqlite" in env["DATABASE_URL"]:
-        pytest.skip("an in-memory SQLite test database is not shared with a subprocess; runs on PostgreSQL")
-    process = _worker_process(mosquitto, env)
+    database = WorkerDatabase(tmp_path, devices.device)
+    env = database.env
+    log = tmp_path / "worker.log"
+    process = _worker_process(mosquitto, env, log)
+    # the worker's shared subscription must exist first: the broker keeps nothing for a group with no member
+    assert wait_for(lambda: log.exists() and "connected" in log.read_text(), 30)
     publisher = Publisher(mosquitto.port, devices.device)
     try:
         publisher.send(0, 3000)
-        assert wait_for(lambda: Telemetry.objects.filter(device=devices.device).count() > 300, 30)
+        assert wait_for(lambda: len(database.values()) > 300, 30), (tmp_path / "worker.log").read_text()
         process.send_signal(signal.SIGKILL)  # mid-stream: some batches written, some acked, some in flight
         process.wait(10)
         publisher.send(3000, 2000)  # the broker queues these for the dead worker's persistent session
         assert publisher.all_acknowledged()
-        process = _worker_process(mosquitto, env)
-        assert wait_for(lambda: Telemetry.objects.filter(device=devices.device).count() == 5000, 60, 0.2)
+        process = _worker_process(mosquitto, env, tmp_path / "worker.log")
+        assert wait_for(lambda: len(database.values()) == 5000, 60, 0.2)
         time.sleep(1.0)  # nothing more arrives later either
-        seqs = list(Telemetry.objects.filter(device=devices.device).values_list("num", flat=True))
+        seqs = database.values()
         assert len(seqs) == 5000 and sorted(seqs) == [float(n) for n in range(5000)]
     finally:
         publisher.close()

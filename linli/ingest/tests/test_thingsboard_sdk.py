@@ -120,9 +120,16 @@ def test_sdk_gateway_client(devices, gateway):
 
 @pytest.fixture
 def http_device(devices, live_server):
+    from django.db import connections
+
+    # the live server's request threads end without closing persistent connections: none for this test, so
+    # PostgreSQL's test database can be dropped afterwards
+    settings = connections.settings["default"]
+    max_age, settings["CONN_MAX_AGE"] = settings["CONN_MAX_AGE"], 0
     device = TBHTTPDevice(live_server.url, devices.device.access_token)
     yield device
     device.stop_publish_worker()
+    settings["CONN_MAX_AGE"] = max_age
 
 
 def test_sdk_http_device(devices, live_server, http_device):
