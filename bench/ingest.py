@@ -107,6 +107,7 @@ async def loadgen(args) -> dict:
     alarm_every = (1.0 / args.alarm_rate) if args.alarm_rate else None
     next_alarm = t0 + 1.0
     credit = 0.0
+    last_tick = t0
     base_ts = int(t0 * 1000) - 60_000
     cursor = 0
 
@@ -124,7 +125,8 @@ async def loadgen(args) -> dict:
         if now >= end:
             break
         if per_tick is not None:
-            credit += per_tick
+            credit += args.rate * (now - last_tick)  # by elapsed time: sleep overshoot must not lower the rate
+            last_tick = now
             batch = int(credit)
             credit -= batch
         else:

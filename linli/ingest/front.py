@@ -84,18 +84,22 @@ class Batcher:
     transports pause reading (TCP back-pressure reaches the devices) until half of it is drained.
     """
 
-    def __init__(self, loop, store, *, max_batch=5000, max_delay=0.05, max_pending=50_000, on_changes=None):
+    def __init__(
+        self, loop, store, *, max_batch=5000, max_delay=0.05, max_pending=50_000, on_changes=None, writers=1
+    ):
         self.loop = loop
         self.store = store
         self.max_batch = max_batch
         self.max_delay = max_delay
         self.max_pending = max_pending
         self.on_changes = on_changes
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="linli-store")
+        # Several writers overlap their commits' waits (fsync); each batch is still one transaction.
+        self.writers = writers
+        self.executor = ThreadPoolExecutor(writers, thread_name_prefix="linli-store")
         self._readings: list = []
         self._callbacks: list = []  # (callback, number of readings) per message, in arrival order
         self._timer = None
-        self._writing = False
+        self._writing = 0  # batches being written now
         self.pending = 0  # readings accepted but not yet durable
         self.paused = False
         self._drain_listeners: list = []
@@ -109,7 +113,7 @@ class Batcher:
         self.pending += len(readings)
         if self.pending > self.max_pending and not self.paused:
             self.paused = True
-        if self._writing:
+        if self._writing >= self.writers:
             return
         if len(self._readings) >= self.max_batch:
             self._flush()
@@ -123,11 +127,11 @@ class Batcher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._writing or not self._callbacks:
+        if self._writing >= self.writers or not self._callbacks:
             return
         readings, callbacks = self._readings, self._callbacks
         self._readings, self._callbacks = [], []
-        self._writing = True
+        self._writing += 1
         future = self.loop.run_in_executor(self.executor, self._write, readings, callbacks)
         future.add_done_callback(lambda f: self._written(f, callbacks))
 
@@ -167,7 +171,7 @@ class Batcher:
             pass
 
     def _written(self, future, callbacks):
-        self._writing = False
+        self._writing -= 1
         count = sum(n for _, n in callbacks)
         self.pending -= count
         try:
@@ -198,7 +202,7 @@ class Batcher:
     async def drain(self) -> None:
         """Wait until everything accepted so far is durable (used at shutdown)."""
         while self.pending or self._writing or self._callbacks:
-            if not self._writing and self._callbacks:
+            if self._writing < self.writers and self._callbacks:
                 self._flush()
             await asyncio.sleep(0.01)
 
@@ -216,6 +220,7 @@ class Front:
         max_delay=0.05,
         max_pending=50_000,
         auth_ttl=60.0,
+        writers=1,
     ):
         self.loop = loop or asyncio.get_running_loop()
         self.pipeline = pipeline or _seam()
@@ -227,6 +232,7 @@ class Front:
             max_delay=max_delay,
             max_pending=max_pending,
             on_changes=self._alarm_changes,
+            writers=writers,
         )
         self.executor = ThreadPoolExecutor(4, thread_name_prefix="linli-seam")
         self.auth_ttl = auth_ttl

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -26,8 +27,13 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def _front_options() -> dict:
+    from django.db import connection
+
     env = os.environ
+    # SQLite has one writer at a time anyway; on PostgreSQL two writers overlap their commits
+    writers = 2 if connection.vendor == "postgresql" else 1
     return {
+        "writers": int(env.get("LINLI_INGEST_WRITERS", writers)),
         "max_batch": int(env.get("LINLI_INGEST_BATCH", 5000)),
         "max_delay": float(env.get("LINLI_INGEST_BATCH_MS", 50)) / 1000,
         "max_pending": int(env.get("LINLI_INGEST_MAX_PENDING", 50_000)),
@@ -36,9 +42,14 @@ def _front_options() -> dict:
 
 def _install_uvloop() -> None:
     with contextlib.suppress(ImportError):
-        import uvloop  # optional: ~1.5x the packets per second of the default loop
+        import uvloop  # ~15% less CPU per message than the default loop (measured: 24.5 vs 28 µs)
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    # Django and the app's modules are loaded: keep them out of every garbage collection from now on, and
+    # collect the young generation less often (a message allocates a few short-lived objects).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 async def _until_signalled() -> None:
