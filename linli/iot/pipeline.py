@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from linli.core import audit, clock
@@ -280,24 +280,43 @@ def _activity_due(device_ids) -> list[int]:
     return due
 
 
+_known_devices: set[int] = set()
+
+
+def _existing(device_ids) -> set[int]:
+    """The ids that are devices (a positive cache; a device deleted meanwhile trips the foreign key)."""
+    missing = [d for d in device_ids if d not in _known_devices]
+    if missing:
+        _known_devices.update(Device.objects.filter(pk__in=missing).values_list("pk", flat=True))
+    return {d for d in device_ids if d in _known_devices}
+
+
 def store_telemetry(readings: list[Reading], *, engine: rules.RuleEngine | None = None) -> list[AlarmChange]:
     """Store a batch durably (one transaction), update latest values and activity, evaluate the rules and
-    write alarm changes; returns them. Duplicate (device, key, ts) points are stored once."""
+    write alarm changes; returns them. Duplicate (device, key, ts) points are stored once; readings of unknown
+    devices are refused and counted, never fail the batch."""
     engine = engine or rules.engine
     points, refused = _points(readings)
     if refused:
         record_rejected("timestamp_or_key_out_of_range", refused)
     if not points:
         return []
-    storage.prepare_partitions(points)
-    by_device: dict[int, list[tuple[int, str, object]]] = {}
-    for p in points:
-        value = p.num if p.num is not None else p.bool if p.bool is not None else p.str
-        by_device.setdefault(p.device_id, []).append((p.ts, p.key, value))
-    for items in by_device.values():
-        items.sort(key=lambda item: item[0])
-    device_ids = sorted(by_device)
     for attempt in range(4):
+        known = _existing({p.device_id for p in points})
+        if len(known) < len({p.device_id for p in points}):
+            dropped = [p for p in points if p.device_id not in known]
+            record_rejected("unknown_device", len(dropped))
+            points = [p for p in points if p.device_id in known]
+            if not points:
+                return []
+        storage.prepare_partitions(points)
+        by_device: dict[int, list[tuple[int, str, object]]] = {}
+        for p in points:
+            value = p.num if p.num is not None else p.bool if p.bool is not None else p.str
+            by_device.setdefault(p.device_id, []).append((p.ts, p.key, value))
+        for items in by_device.values():
+            items.sort(key=lambda item: item[0])
+        device_ids = sorted(by_device)
         try:
             ops = engine.evaluate(by_device)
             due = _activity_due(device_ids)
@@ -310,22 +329,25 @@ def store_telemetry(readings: list[Reading], *, engine: rules.RuleEngine | None 
             for device_id in due:
                 _activity_written[device_id] = stamp
             return changes
-        except OperationalError as exc:
+        except Exception as exc:
             engine.forget(device_ids)
+            state = _sqlstate(exc)
+            if state == "23503" or "FOREIGN KEY" in str(exc):  # a device was deleted meanwhile: look again
+                _known_devices.clear()
             # Deadlocks and serialization failures are retried; anything else is the caller's to handle.
-            if attempt == 3 or not _retryable(exc):
+            elif attempt == 3 or not (state in ("40P01", "40001") or "database is locked" in str(exc)):
                 raise
             time.sleep(0.05 * (attempt + 1))
-        except Exception:
-            engine.forget(device_ids)
-            raise
-    return []
+    raise RuntimeError("store_telemetry: the batch could not be stored")
 
 
-def _retryable(exc: Exception) -> bool:
-    cause = getattr(exc, "__cause__", None)
-    sqlstate = getattr(cause, "sqlstate", None)
-    return sqlstate in ("40P01", "40001") or "locked" in str(exc)
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised by psycopg directly or wrapped by Django."""
+    for error in (exc, exc.__cause__):
+        state = getattr(error, "sqlstate", None)
+        if state:
+            return state
+    return None
 
 
 # --- Attributes ---

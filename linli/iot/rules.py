@@ -221,10 +221,10 @@ class RuleEngine:
         for device_id, alarm_type in Alarm.objects.filter(cleared=True, clear_ts__gte=since).values_list(
             "device_id", "type"
         ):
-            if (
-                device_id in self.devices
-                and not Alarm.objects.filter(device_id=device_id, type=alarm_type, cleared=False).exists()
-            ):
+            state = self.devices.get(device_id)
+            if state is None or alarm_type not in state.active:
+                continue  # not known here, or this engine cleared it itself
+            if not Alarm.objects.filter(device_id=device_id, type=alarm_type, cleared=False).exists():
                 self.forget_alarm(device_id, alarm_type)
 
     def _states(self, device_ids: set[int]) -> dict[int, DeviceState]:

@@ -92,6 +92,9 @@ def regenerate_token(device: Device, user) -> str:
 
 def delete_device(device: Device, user) -> None:
     """Delete a device with its time series (the table has no foreign key: see models.Telemetry)."""
+    from . import pipeline
+
+    pipeline._known_devices.discard(device.pk)
     with transaction.atomic():
         Telemetry.objects.filter(device_id=device.pk).delete()
         audit.record("iot.device.deleted", actor=user, target=device, region_code=device.region_code)

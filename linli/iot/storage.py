@@ -182,6 +182,8 @@ LATEST_UPDATE_SQL = (
 LATEST_INSERT_SQL = (
     "INSERT INTO iot_latestvalue AS l (device_id, key, ts, changed_ts, num, str, bool) "
     f"SELECT s.device_id, s.key, s.ts, s.ts, s.num, s.str, s.bool FROM {UNNEST} "
+    # A device deleted while its readings were in flight gets no latest value (and no foreign-key error).
+    "WHERE EXISTS (SELECT 1 FROM iot_device d WHERE d.id = s.device_id) "
     "ON CONFLICT (device_id, key) DO UPDATE SET ts = EXCLUDED.ts, num = EXCLUDED.num, str = EXCLUDED.str, "
     "bool = EXCLUDED.bool, changed_ts = CASE WHEN (l.num, l.str, l.bool) IS DISTINCT FROM "
     "(EXCLUDED.num, EXCLUDED.str, EXCLUDED.bool) THEN EXCLUDED.ts ELSE l.changed_ts END "
@@ -195,7 +197,7 @@ COPY_SQL = f"COPY {TABLE} (device_id, key, ts, num, str, bool) FROM STDIN (FORMA
 COPY_TYPES = ["int8", "text", "int8", "float8", "text", "bool"]
 LATEST_SQLITE_SQL = (
     "INSERT INTO iot_latestvalue (device_id, key, ts, changed_ts, num, str, bool) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s WHERE EXISTS (SELECT 1 FROM iot_device d WHERE d.id = %s) "
     "ON CONFLICT (device_id, key) DO UPDATE SET ts = excluded.ts, num = excluded.num, str = excluded.str, "
     "bool = excluded.bool, changed_ts = CASE WHEN iot_latestvalue.num IS excluded.num AND "
     "iot_latestvalue.str IS excluded.str AND iot_latestvalue.bool IS excluded.bool "
@@ -289,7 +291,10 @@ def _write_sqlite(points: list[Point]) -> None:
         )
         cursor.executemany(
             LATEST_SQLITE_SQL,
-            [(p.device_id, p.key, p.ts, p.ts, p.num, p.str, p.bool) for p in newest_per_key(points)],
+            [
+                (p.device_id, p.key, p.ts, p.ts, p.num, p.str, p.bool, p.device_id)
+                for p in newest_per_key(points)
+            ],
         )
 
 

@@ -9,6 +9,7 @@ def _fresh_iot_caches():
     rules.engine.reset()
     storage.forget_partitions()
     pipeline._activity_written.clear()
+    pipeline._known_devices.clear()
     pipeline._profile_cache.clear()
     yield
     rules.engine.reset()

@@ -150,3 +150,21 @@ def test_retention_on_sqlite_deletes_old_rows_in_batches(device, settings):
     pipeline.store_telemetry([Reading(device.pk, now_ms(), {"t": 99})])
     call_command("iot_retention", months=3, batch_size=7, stdout=__import__("io").StringIO())
     assert list(Telemetry.objects.filter(device=device).values_list("num", flat=True)) == [99.0]
+
+
+def test_readings_of_unknown_or_deleted_devices_are_refused_not_fatal(device):
+    from linli.iot import services
+    from linli.iot.models import RejectCounter
+
+    other = make_device(GRID)
+    pipeline.store_telemetry([Reading(other.pk, now_ms(), {"t": 1})])  # the id is now cached as a device
+    other_id = other.pk
+    services.delete_device(other, None)
+    batch = [
+        Reading(device.pk, now_ms(), {"t": 2}),
+        Reading(other_id, now_ms(), {"t": 3}),
+        Reading(10**9, now_ms(), {"t": 4}),
+    ]
+    pipeline.store_telemetry(batch)
+    assert list(Telemetry.objects.values_list("device_id", flat=True)) == [device.pk]
+    assert RejectCounter.objects.get(reason="unknown_device").count == 2

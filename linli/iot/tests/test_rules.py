@@ -181,3 +181,43 @@ def test_offline_after_the_profile_timeout(regions):
     assert services.sweep(later)["offline"] == 1
     assert active(device, "offline").severity == "warning"
     assert send(device, now_ms(), temperature=21) == ["cleared"]
+
+
+def test_an_alarm_cleared_elsewhere_is_raised_again_by_the_rule(sensor, monkeypatch):
+    from linli.iot import alarms, rules
+
+    monkeypatch.setattr(rules, "SYNC_S", 0.0)
+    make_rule(sensor.profile, value=60)
+    t0 = now_ms() - 60 * S
+    send(sensor, t0, temperature=65)
+    # Another process (or the API of another server) clears it: this engine notices at its next sync.
+    alarms.clear_alarm(device_id=sensor.pk, type="high_temperature", ts_ms=t0)
+    assert send(sensor, t0 + S, temperature=66) == ["created"]
+    assert Alarm.objects.filter(device=sensor).count() == 2
+
+
+def test_a_failing_alarm_sink_does_not_lose_the_alarm(sensor):
+    from django.test import TestCase
+
+    from linli.iot import hooks
+
+    def broken(alarm):
+        raise RuntimeError("grid app down")
+
+    seen = []
+    hooks.ALARM_SINKS.extend([broken, seen.append])
+    try:
+        make_rule(sensor.profile, value=60)
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            send(sensor, now_ms(), temperature=70)
+    finally:
+        hooks.ALARM_SINKS.remove(broken)
+        hooks.ALARM_SINKS.remove(seen.append)
+    assert active(sensor) is not None and [a.type for a in seen] == ["high_temperature"]
+
+
+def test_the_sweep_times_out_unanswered_commands(sensor):
+    command = services.send_rpc(sensor, "reboot", {}, timeout=timedelta(seconds=30))
+    assert services.sweep(clock.now() + timedelta(seconds=31))["timeouts"] == 1
+    command.refresh_from_db()
+    assert command.status == "timeout"
