@@ -639,7 +639,7 @@ def bench(args) -> list[dict]:
 def report(results: list[dict], args) -> str:
     by = {r["label"]: r for r in results}
     lines = [
-        "# Ingest benchmark",
+        "# Ingestion benchmark",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `bench/ingest.py` on this machine: "
         f"{os.cpu_count()} cores shared by PostgreSQL, Mosquitto, the ingest service, the load generator "
@@ -702,8 +702,19 @@ def report(results: list[dict], args) -> str:
                 f"| {r['devices']:,} | {r['connections']:,} | {r['rate']:,.0f} | {ok} | {r['rss_max']:.0f} MB | "
                 f"{r['load_avg']:.1f} |"
             )
-    lines += ["", "<!-- iot_store -->", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n"
+
+
+STORE_START, STORE_END = "<!-- iot_store:start -->", "<!-- iot_store:end -->"
+
+
+def merge(text: str, old: str) -> str:
+    """Keep the storage section that bench/iot_store.py writes (between its markers) after ours."""
+    if STORE_START in old and STORE_END in old:
+        start = old.index(STORE_START)
+        block = old[start : old.index(STORE_END, start) + len(STORE_END)]
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    return text
 
 
 def main():
@@ -733,6 +744,7 @@ def main():
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--runs", default="gateway,broker,ceiling,scale")
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks/ingest.md"))
+    parser.add_argument("--report-from", help="write the report from a results.json of an earlier run")
     args = parser.parse_args()
     if args.loadgen:
         loadgen_main(args)
@@ -742,16 +754,13 @@ def main():
         return
     if "postgres" not in os.environ.get("DATABASE_URL", ""):
         sys.exit("set DATABASE_URL to a PostgreSQL database of your own (the run empties iot_telemetry)")
-    results = bench(args)
-    text = report(results, args)
+    if args.report_from:
+        results = json.loads(Path(args.report_from).read_text())
+    else:
+        results = bench(args)
     path = Path(args.out)
     old = path.read_text() if path.exists() else ""
-    if (
-        "<!-- iot_store -->" in old
-    ):  # keep the storage section the IoT app's benchmark writes below the marker
-        text = (
-            text.split("<!-- iot_store -->")[0] + "<!-- iot_store -->" + old.split("<!-- iot_store -->", 1)[1]
-        )
+    text = merge(report(results, args), old)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     print(text)

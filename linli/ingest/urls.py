@@ -8,6 +8,8 @@ TOKEN = r"(?P<token>[^/]{20,64})"
 
 urlpatterns = [
     path("api/v1/provision", views.provision, name="device-provision"),
+    path("ingest/emqx/authenticate", views.emqx_authenticate, name="ingest-emqx-authenticate"),
+    path("ingest/emqx/authorize", views.emqx_authorize, name="ingest-emqx-authorize"),
     re_path(rf"^api/v1/{TOKEN}/telemetry/?$", views.telemetry, name="device-telemetry"),
     re_path(
         rf"^api/v1/{TOKEN}/attributes/updates/?$", views.attribute_updates, name="device-attribute-updates"

@@ -9,6 +9,7 @@ so a waiting device holds no worker thread.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from asgiref.sync import sync_to_async
@@ -16,7 +17,8 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from . import payloads
-from .front import MALFORMED, UNKNOWN_TOKEN, Limits, now_ms
+from .front import FORBIDDEN_TOPIC, MALFORMED, UNKNOWN_TOKEN, Limits, now_ms
+from .mosquitto import WORKER_USER
 from .payloads import PayloadError
 
 MAX_BODY = 65536
@@ -190,3 +192,62 @@ def provision(request):
     except PayloadError as exc:
         return _rejected(MALFORMED, 400, str(exc))
     return JsonResponse(_seam().provision(key, secret, name, credentials or None))
+
+
+# --- EMQX: HTTP authentication and authorisation for broker mode --------------------------------------------
+
+
+def _emqx_request(request) -> dict:
+    try:
+        data = payloads.loads(request.body or b"{}")
+    except PayloadError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    return {
+        k: data.get(k) or request.POST.get(k) or request.GET.get(k) for k in ("username", "password", "topic")
+    }
+
+
+def _worker_credentials_ok(username, password) -> bool:
+    import hmac
+
+    from django.conf import settings
+
+    secret = getattr(settings, "LINLI_INGEST_BROKER_PASSWORD", "") or os.environ.get(
+        "LINLI_BROKER_PASSWORD", ""
+    )
+    return bool(secret) and username == WORKER_USER and hmac.compare_digest(str(password or ""), secret)
+
+
+@csrf_exempt
+def emqx_authenticate(request):
+    """EMQX 5 HTTP authenticator: devices log in with username = password = access token; the ingest workers
+    with their own user. Answers `{"result": "allow" | "deny"}` (EMQX's documented response body)."""
+    if request.method != "POST":
+        return _method_not_allowed()
+    data = _emqx_request(request)
+    username, password = data["username"] or "", data["password"] or ""
+    if _worker_credentials_ok(username, password):
+        return JsonResponse({"result": "allow", "is_superuser": False})
+    if username and password == username and _device(username) is not None:
+        return JsonResponse({"result": "allow", "is_superuser": False})
+    _seam().record_rejected(UNKNOWN_TOKEN, 1)
+    return JsonResponse({"result": "deny"})
+
+
+@csrf_exempt
+def emqx_authorize(request):
+    """EMQX 5 HTTP authoriser: a device may publish and subscribe only under its own token (the same rule as
+    the Mosquitto ACL); the workers under `v1/`."""
+    if request.method != "POST":
+        return _method_not_allowed()
+    data = _emqx_request(request)
+    username, topic = data["username"] or "", data["topic"] or ""
+    if username == WORKER_USER:
+        allowed = topic.startswith(("v1/", "$share/linli/v1/"))
+    else:
+        allowed = bool(username) and topic.startswith((f"v1/devices/{username}/", f"v1/gateway/{username}/"))
+    if not allowed:
+        _seam().record_rejected(FORBIDDEN_TOPIC, 1)
+    return JsonResponse({"result": "allow" if allowed else "deny"})
