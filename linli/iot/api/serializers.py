@@ -31,6 +31,60 @@ class DeviceSerializer(serializers.ModelSerializer):
         ]
 
 
+class DeviceCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    label = serializers.CharField(max_length=100, required=False, default="")
+    profile = serializers.CharField(help_text="The device profile's name")
+    region = serializers.CharField(
+        help_text="A community (12 digits) or grid (15 digits) code inside your scope"
+    )
+    access_token = serializers.CharField(
+        required=False, help_text="20–64 characters without spaces or '/'; generated when left out"
+    )
+    is_gateway = serializers.BooleanField(required=False, default=False)
+    lon = serializers.FloatField(required=False, allow_null=True, min_value=73, max_value=136)
+    lat = serializers.FloatField(required=False, allow_null=True, min_value=3, max_value=54)
+
+    def validate_profile(self, value):
+        from ..models import DeviceProfile
+
+        profile = DeviceProfile.objects.filter(name=value).first()
+        if profile is None:
+            raise serializers.ValidationError("No device profile has this name.")
+        return profile
+
+    def validate_region(self, value):
+        from linli.core.models import Region
+
+        region = Region.objects.visible_to(self.context["request"].user).filter(code=value).first()
+        if region is None or len(value) not in (12, 15):
+            raise serializers.ValidationError("Give a community or grid code inside your scope.")
+        return region
+
+    def validate_name(self, value):
+        if Device.objects.filter(name=value).exists():
+            raise serializers.ValidationError("A device with this name exists already.")
+        return value
+
+    def validate_access_token(self, value):
+        from ..pipeline import valid_token
+
+        if not valid_token(value):
+            raise serializers.ValidationError("A token has 20 to 64 characters, without spaces or slashes.")
+        if Device.objects.filter(access_token=value).exists():
+            raise serializers.ValidationError("This token is used by another device.")
+        return value
+
+
+class ProvisionedDeviceSerializer(serializers.ModelSerializer):
+    profile = serializers.CharField(source="profile.name", read_only=True)
+
+    class Meta:
+        model = Device
+        fields = ["id", "name", "label", "profile", "region_code", "access_token", "is_gateway", "lon", "lat"]
+        read_only_fields = fields
+
+
 class LatestValueSerializer(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()

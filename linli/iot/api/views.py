@@ -48,6 +48,23 @@ class DeviceViewSet(
     permission_classes = [IotAccess]
     filterset_class = DeviceFilter
 
+    @extend_schema(
+        request=s.DeviceCreateSerializer,
+        responses={201: s.ProvisionedDeviceSerializer},
+        description="Provision a device (district administrators, street officers, community workers): the "
+        "answer carries its access token.",
+    )
+    def create(self, request):
+        if not services.can_provision(request.user):
+            raise PermissionDenied
+        body = s.DeviceCreateSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        if not data.get("access_token"):
+            data.pop("access_token", None)
+        device = services.create_device(request.user, **data)
+        return Response(s.ProvisionedDeviceSerializer(device).data, status=201)
+
     def get_queryset(self):
         return super().get_queryset().select_related("profile")
 

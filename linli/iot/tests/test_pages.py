@@ -337,3 +337,23 @@ def test_notifications_reach_the_grid_workers_of_the_device(client, regions, use
     assert device.name in client.get("/iot/notifications/").content.decode()
     client.force_login(other_grid)
     assert device.name not in client.get("/iot/notifications/").content.decode()
+
+
+def test_api_provisions_a_device_inside_the_scope(api, regions, user_factory):
+    make_profile(Kind.SMOKE, name="烟感")
+    response = api.post(
+        "/api/v1/iot/devices/", {"name": "api-烟感", "profile": "烟感", "region": GRID}, format="json"
+    )
+    assert response.status_code == 201
+    token = response.json()["access_token"]
+    assert pipeline.authenticate(token).name == "api-烟感"
+    outside = api.post(
+        "/api/v1/iot/devices/", {"name": "x", "profile": "烟感", "region": "370198002001001"}, format="json"
+    )
+    assert outside.status_code == 400 and "region" in outside.json()
+    grid_worker = APIClient()
+    grid_worker.force_authenticate(user_factory("grid_worker", GRID))
+    denied = grid_worker.post(
+        "/api/v1/iot/devices/", {"name": "y", "profile": "烟感", "region": GRID}, format="json"
+    )
+    assert denied.status_code == 403
