@@ -93,6 +93,7 @@ class Batcher:
         self.max_delay = max_delay
         self.max_pending = max_pending
         self.on_changes = on_changes
+        self.on_failure = None  # fn(reason) for a message that could not be stored
         # Several writers overlap their commits' waits (fsync); each batch is still one transaction.
         self.writers = writers
         self.executor = ThreadPoolExecutor(writers, thread_name_prefix="linli-store")
@@ -183,6 +184,8 @@ class Batcher:
         for callback, reason in results:
             if reason:
                 self.failures += 1
+                if self.on_failure is not None:
+                    self.on_failure(STORE_ERROR)
             else:
                 self.stored += 1
             try:
@@ -234,6 +237,7 @@ class Front:
             on_changes=self._alarm_changes,
             writers=writers,
         )
+        self.batcher.on_failure = self.reject
         self.executor = ThreadPoolExecutor(4, thread_name_prefix="linli-seam")
         self.auth_ttl = auth_ttl
         self._auth: dict = {}
