@@ -16,7 +16,13 @@ class DeviceFilterForm(forms.Form):
     state = forms.ChoiceField(
         required=False,
         label=_("State"),
-        choices=[("", _("All")), ("alarm", _("With an active alarm")), ("never", _("Never reported"))],
+        choices=[
+            ("", _("All")),
+            ("online", _("Online")),
+            ("offline", _("Offline")),
+            ("alarm", _("With an active alarm")),
+            ("never", _("Never reported")),
+        ],
     )
 
 

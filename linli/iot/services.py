@@ -673,6 +673,18 @@ def clear_alarm(alarm: Alarm, user) -> bool:
 
 # --- Reading data ---
 
+
+def online_condition(now: datetime | None = None) -> Q:
+    """Devices active within their own profile's offline timeout (one term per timeout in use)."""
+    now = now or clock.now()
+    condition = Q(pk__in=[])
+    for timeout in DeviceProfile.objects.values_list("offline_timeout_s", flat=True).distinct():
+        condition |= Q(
+            profile__offline_timeout_s=timeout, last_activity__gte=now - timedelta(seconds=timeout)
+        )
+    return condition
+
+
 MAX_SERIES_POINTS = 10_000
 
 

@@ -110,7 +110,11 @@ def device_list_view(request):
         devices = devices.filter(profile=values["profile"])
     active = Alarm.objects.filter(device=OuterRef("pk"), cleared=False)
     devices = devices.annotate(alarmed=Exists(active))
-    if values.get("state") == "alarm":
+    if values.get("state") == "online":
+        devices = devices.filter(services.online_condition())
+    elif values.get("state") == "offline":
+        devices = devices.exclude(services.online_condition())
+    elif values.get("state") == "alarm":
         devices = devices.filter(alarmed=True)
     elif values.get("state") == "never":
         devices = devices.filter(last_activity=None)

@@ -357,3 +357,19 @@ def test_api_provisions_a_device_inside_the_scope(api, regions, user_factory):
         "/api/v1/iot/devices/", {"name": "y", "profile": "烟感", "region": GRID}, format="json"
     )
     assert denied.status_code == 403
+
+
+def test_device_list_filters_online_and_offline(client, worker):
+    from datetime import timedelta
+
+    from linli.core import clock
+
+    profile = make_profile(offline_timeout_s=600)
+    fresh = make_device(GRID, profile, last_activity=clock.now() - timedelta(seconds=60))
+    stale = make_device(GRID, profile, last_activity=clock.now() - timedelta(seconds=900))
+    never = make_device(GRID, profile)
+    client.force_login(worker)
+    online = client.get("/iot/?state=online").content.decode()
+    offline = client.get("/iot/?state=offline").content.decode()
+    assert fresh.name in online and stale.name not in online and never.name not in online
+    assert fresh.name not in offline and stale.name in offline and never.name in offline
