@@ -593,6 +593,9 @@ def _active(alarm_type: str):
     return Exists(Alarm.objects.filter(device=OuterRef("pk"), type=alarm_type, cleared=False))
 
 
+SWEEP_MAX_ALARMS = 2000
+
+
 def sweep(now: datetime | None = None) -> dict[str, int]:
     """Run every minute (``linli manage iot_sweep``): partitions ahead, offline and no-data alarms, RPC
     timeouts, lighting schedules. Idempotent; safe to run in several processes."""
@@ -612,7 +615,7 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
         devices = devices.filter(alarmed=False)
         if rule.kind == AlarmRule.RuleKind.OFFLINE:
             cutoff = now - timedelta(seconds=rule.profile.offline_timeout_s)
-            found = devices.filter(Q(last_activity__lt=cutoff) | Q(last_activity=None, created_at__lt=cutoff))
+            found = devices.filter(last_activity__lt=cutoff)  # never-reported devices are listed, not alarmed
             details = {"kind": "offline", "timeout_s": rule.profile.offline_timeout_s}
         elif rule.kind == AlarmRule.RuleKind.NO_DATA:
             cutoff = now - timedelta(seconds=rule.period_s)
@@ -622,12 +625,10 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
                 )
                 seen = LatestValue.objects.filter(device=OuterRef("pk"), key=rule.key)
                 found = devices.annotate(fresh=Exists(fresh), seen=Exists(seen)).filter(
-                    Q(seen=True) | Q(created_at__lt=cutoff), fresh=False
+                    seen=True, fresh=False
                 )
             else:
-                found = devices.filter(
-                    Q(last_activity__lt=cutoff) | Q(last_activity=None, created_at__lt=cutoff)
-                )
+                found = devices.filter(last_activity__lt=cutoff)
             details = {"kind": "no_data", "key": rule.key, "period_s": rule.period_s}
         else:
             stale = LatestValue.objects.filter(
@@ -635,7 +636,10 @@ def sweep(now: datetime | None = None) -> dict[str, int]:
             )
             found = devices.annotate(stale=Exists(stale)).filter(stale=True)
             details = {"kind": "no_change", "key": rule.key, "period_s": rule.period_s}
-        for device_id, region_code in found.values_list("pk", "region_code"):
+        # Bounded per rule and run: a mass outage is alarmed over a few minutes instead of one long sweep.
+        for device_id, region_code in found.order_by("pk").values_list("pk", "region_code")[
+            :SWEEP_MAX_ALARMS
+        ]:
             with transaction.atomic():
                 change = alarms.raise_alarm(
                     device_id=device_id,

@@ -178,8 +178,9 @@ def test_offline_after_the_profile_timeout(regions):
     send(device, now_ms() - 1000, temperature=20)
     later = clock.now() + timedelta(seconds=601)
     assert services.sweep(clock.now())["offline"] == 0
+    never = make_device(GRID, profile)  # installed, never reported: listed, not alarmed
     assert services.sweep(later)["offline"] == 1
-    assert active(device, "offline").severity == "warning"
+    assert active(device, "offline").severity == "warning" and active(never, "offline") is None
     assert send(device, now_ms(), temperature=21) == ["cleared"]
 
 
