@@ -91,22 +91,33 @@ class Device(Regional):
         DeviceProfile, on_delete=models.PROTECT, related_name="devices", verbose_name=_("profile")
     )
     access_token = models.CharField(_("access token"), max_length=64, unique=True)
+    # Where the device is, in the registry. No database constraint: the registry's rows can be removed by
+    # its own bulk reset without knowing about devices (the ORM still sets these to NULL when a row is
+    # deleted, and pages and the API tolerate a stale reference).
     building = models.ForeignKey(
         Building,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_constraint=False,
         related_name="+",
         verbose_name=_("building"),
     )
     house = models.ForeignKey(
-        House, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("house")
+        House,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
+        verbose_name=_("house"),
     )
     facility = models.ForeignKey(
         Facility,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
+        db_constraint=False,
         related_name="+",
         verbose_name=_("facility"),
     )
