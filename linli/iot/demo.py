@@ -55,7 +55,9 @@ def _keys(*items):
     return [{"key": k, "label": label, "unit": unit} for k, label, unit in items]
 
 
-# name, kind, keys, reporting period (s), offline timeout (s), rated power (W), rules
+# name, kind, keys, reporting period (s), offline timeout (s), rated power (W), rules. ``grid_category`` is a
+# category code of the grid app's catalogue (IOT01 smoke, IOT02 gas, IOT03 water leak, IOT04 lone elderly
+# person, IOT05 lift, 01037 street light, SG0402 noise): a new alarm of the rule opens an event of it.
 PROFILES = [
     (
         "温湿度传感器",
@@ -75,7 +77,7 @@ PROFILES = [
                 clear_value=55,
                 min_clear_s=60,
                 severity="critical",
-                grid_category="fire_safety",
+                grid_category="IOT01",
             ),
             dict(
                 alarm_type="fast_temperature_rise",
@@ -113,7 +115,7 @@ PROFILES = [
                 value=True,
                 severity="critical",
                 min_clear_s=60,
-                grid_category="fire_safety",
+                grid_category="IOT01",
             ),
             dict(
                 alarm_type="low_battery",
@@ -134,7 +136,17 @@ PROFILES = [
         300,
         3600,
         None,
-        [dict(alarm_type="water_leak", kind="threshold", key="leak", op="==", value=True, severity="major")],
+        [
+            dict(
+                alarm_type="water_leak",
+                kind="threshold",
+                key="leak",
+                op="==",
+                value=True,
+                severity="major",
+                grid_category="IOT03",
+            )
+        ],
     ),
     (
         "可燃气体探测器",
@@ -154,7 +166,7 @@ PROFILES = [
                 clear_value=10,
                 min_clear_s=60,
                 severity="critical",
-                grid_category="gas_safety",
+                grid_category="IOT02",
             ),
             dict(alarm_type="offline", kind="offline", severity="major"),
         ],
@@ -173,7 +185,7 @@ PROFILES = [
                 key="water",
                 period_s=12 * 3600,
                 severity="major",
-                grid_category="elderly_care",
+                grid_category="IOT04",
             ),
             dict(alarm_type="offline", kind="offline", severity="minor"),
         ],
@@ -222,7 +234,7 @@ PROFILES = [
                 op="==",
                 value=True,
                 severity="critical",
-                grid_category="elevator",
+                grid_category="IOT05",
             ),
             dict(
                 alarm_type="elevator_fault",
@@ -252,7 +264,7 @@ PROFILES = [
                 duration_s=20,
                 clear_value=60,
                 severity="critical",
-                grid_category="fire_safety",
+                grid_category="IOT01",
             )
         ],
     ),
@@ -276,7 +288,7 @@ PROFILES = [
                 op="==",
                 value=True,
                 severity="minor",
-                grid_category="street_light",
+                grid_category="01037",
             ),
             dict(alarm_type="offline", kind="offline", severity="warning"),
         ],
@@ -314,7 +326,7 @@ PROFILES = [
                 op="==",
                 value=True,
                 severity="critical",
-                grid_category="elderly_care",
+                grid_category="IOT04",
             )
         ],
     ),
@@ -353,7 +365,7 @@ PROFILES = [
                 value=70,
                 duration_s=300,
                 severity="minor",
-                grid_category="noise",
+                grid_category="SG0402",
             ),
         ],
     ),
