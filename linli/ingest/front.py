@@ -253,7 +253,7 @@ class Front:
     # --- seam calls off the loop --------------------------------------------------------------------------
 
     def call(self, fn, *args):
-        return self.loop.run_in_executor(self.executor, fn, *args)
+        return self.loop.run_in_executor(self.executor, _retry_locked, fn, *args)
 
     def fire(self, fn, *args) -> None:
         """A seam call whose result nobody waits for (connection state, counters); errors are logged."""
@@ -451,6 +451,19 @@ class Front:
             for _ in range(threads):
                 executor.submit(_close_db, barrier)
             executor.shutdown(wait=True)
+
+
+def _retry_locked(fn, *args):
+    """SQLite answers "database is locked" / "table is locked" while another thread writes: wait and retry."""
+    from django.db import OperationalError
+
+    for attempt in range(6):
+        try:
+            return fn(*args)
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 5:
+                raise
+            time.sleep(0.05 * 2**attempt)
 
 
 def _close_db(barrier) -> None:

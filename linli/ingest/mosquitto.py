@@ -2,7 +2,7 @@
 
 Devices log in with username = password = access token. The ACL's `pattern` lines use `%u` (the username), so
 a device can publish and subscribe only under `v1/devices/<its token>/…` and `v1/gateway/<its token>/…`;
-anything else is refused by Mosquitto itself (MQTT 5: PUBACK/SUBACK reason 0x87; 3.1.1: silently dropped). The
+anything else is refused by Mosquitto itself (2.0.11 closes the connection; MQTT 5 gets PUBACK 0x87). The
 ingest workers log in as their own user, allowed everything under `v1/`. Password hashes are Mosquitto 2's
 PBKDF2-SHA512 (`$7$`, 101 iterations, 12-byte salt), the same as `mosquitto_passwd` writes.
 """

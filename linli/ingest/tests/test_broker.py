@@ -120,14 +120,16 @@ def test_bad_json_and_unknown_token_through_mosquitto(devices, worker, connect, 
 
 @pytest.mark.parametrize("version", ["3.1.1", "5"])
 def test_mosquitto_refuses_a_device_publishing_to_another_devices_topic(devices, worker, connect, version):
-    client = connect(devices.device, version)
-    if version == "5":
-        assert client.publish(topic(devices.other, "telemetry"), {"temperature": 99}) == 0x87
-    else:  # Mosquitto 2.0 has no negative PUBACK for 3.1.1: it closes the connection
-        client.client.publish(topic(devices.other, "telemetry"), b'{"temperature": 99}', qos=1)
-        assert wait_for(lambda: client.disconnects)
-        client.close()
+    for forbidden in (topic(devices.other, "telemetry"), "v1/devices/me/telemetry"):
         client = connect(devices.device, version)
+        info = client.client.publish(forbidden, b'{"temperature": 99}', qos=1)
+        # Mosquitto 2.0 closes the connection of a client that publishes where its ACL denies it (MQTT 5:
+        # after a PUBACK with reason 0x87, which the client may or may not read before the socket closes)
+        assert wait_for(lambda c=client: c.disconnects)
+        if version == "5" and info.mid in client.acks:
+            assert client.acks[info.mid] == 0x87
+        client.close()
+    client = connect(devices.device, version)
     # Mosquitto grants any SUBSCRIBE but applies the read ACL on delivery: nothing of the other device arrives
     client.client.subscribe(topic(devices.other, "rpc/request/+"), qos=1)
     client.publish(topic(devices.device, "telemetry"), {"temperature": 20})
@@ -136,8 +138,6 @@ def test_mosquitto_refuses_a_device_publishing_to_another_devices_topic(devices,
     services.send_rpc(devices.other, "open_door", {})
     time.sleep(1.5)
     assert not [t for t, _ in client.messages if devices.other.access_token in t]
-    if version == "5":  # the "me" topics are no way around it: no device may use them through the broker
-        assert client.publish("v1/devices/me/telemetry", {"temperature": 5}) == 0x87
 
 
 def test_gateway_topics_through_mosquitto(devices, worker, connect):
