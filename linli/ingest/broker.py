@@ -17,15 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
 import time
 from urllib.parse import unquote, urlparse
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from . import codec, payloads
+from .client import MqttClient
 from .front import FORBIDDEN_TOPIC, UNKNOWN_TOKEN, Front, downlink_message, gateway_downlink_message
 
 log = logging.getLogger("linli.ingest.broker")
@@ -71,7 +67,12 @@ def parse_url(url: str) -> dict:
 
 
 class BrokerWorker:
-    """One ingest worker: a paho MQTT 5 client feeding the shared Front (in this process's event loop)."""
+    """One ingest worker: an MQTT 5 client on our codec, in the same event loop as the Front.
+
+    (Not paho: paho runs its own network thread, so every message and every acknowledgement would cross
+    threads; this client reads whole socket buffers in the event loop. Measured with a no-op store, the worker
+    costs about 22 µs of CPU per message and kept up with everything the load generator offered.)
+    """
 
     def __init__(self, front: Front, url: str, worker_id: str = "0", *, downlink: bool = True):
         self.front = front
@@ -79,96 +80,86 @@ class BrokerWorker:
         self.config = parse_url(url)
         self.client_id = f"linli-ingest-{worker_id}"
         self.downlink = downlink
+        self.client: MqttClient | None = None
         self.connected = asyncio.Event()
-        self._pending_publish: dict[int, int] = {}  # mid -> downlink id
-        self._lock = threading.Lock()
         self._delivered: set[int] = set()
         self._cursor = 0
         self._tasks: list = []
+        self._stopping = False
         self._child_names: dict[int, tuple] = {}  # child id -> (gateway DeviceRef, child name)
         front.on_child = self._child_seen
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if self.config["username"]:
-            client.username_pw_set(self.config["username"], self.config["password"])
-        client.max_inflight_messages_set(1000)
-        client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publish = self._on_publish
-        self.client = client
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = SESSION_EXPIRY
-        props.ReceiveMaximum = RECEIVE_MAXIMUM
-        self.client.reconnect_delay_set(0.2, 5)
-        self.client.connect_async(
-            self.config["host"], self.config["port"], keepalive=30, clean_start=False, properties=props
-        )
-        self.client.loop_start()
+        self._tasks.append(self.loop.create_task(self._stay_connected()))
         await asyncio.wait_for(self.connected.wait(), 30)
         self._tasks.append(self.loop.create_task(self.front.report_rejections()))
         if self.downlink:
             self._tasks.append(self.loop.create_task(self._poll_downlink()))
 
     async def stop(self) -> None:
+        self._stopping = True
         await self.front.batcher.drain()
         await self.front.flush_rejections()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self.client is not None:
+            await self.client.disconnect()
 
-    # --- paho callbacks (network thread) ------------------------------------------------------------------
+    async def _stay_connected(self) -> None:
+        """Connect with the persistent session, subscribe, and reconnect whenever the connection drops."""
+        delay = 0.2
+        while not self._stopping:
+            try:
+                client = await MqttClient.connect(
+                    self.config["host"],
+                    self.config["port"],
+                    self.config["username"],
+                    self.config["password"],
+                    client_id=self.client_id,
+                    clean_start=False,
+                    session_expiry=SESSION_EXPIRY,
+                    receive_maximum=RECEIVE_MAXIMUM,
+                    keepalive=30,
+                    max_inflight=1000,
+                    on_packet=self._handle,
+                )
+                reasons = await client.subscribe([(f"$share/{SHARE_GROUP}/{t}", 1) for t in SUBSCRIPTIONS])
+                if any(r > 1 for r in reasons):
+                    raise ConnectionError(f"the broker refused the shared subscription: {reasons}")
+            except (TimeoutError, OSError, ConnectionError) as exc:
+                log.warning("worker %s cannot connect: %r", self.client_id, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.2
+            self.client = client
+            log.info("worker %s connected (session present: %s)", self.client_id, client.session_present)
+            self.connected.set()
+            await client.closed
+            self.connected.clear()
+            if not self._stopping:
+                log.warning("worker %s lost its broker connection; reconnecting", self.client_id)
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if reason_code.is_failure:
-            log.error("broker refused the worker: %s", reason_code)
-            return
-        options = mqtt.SubscribeOptions(qos=1)
-        client.subscribe([(f"$share/{SHARE_GROUP}/{topic}", options) for topic in SUBSCRIPTIONS])
-        log.info("worker %s connected (session present: %s)", self.client_id, flags.session_present)
-        self.loop.call_soon_threadsafe(self.connected.set)
+    # --- messages -----------------------------------------------------------------------------------------
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
-        log.warning("worker %s disconnected: %s", self.client_id, reason_code)
-        self.loop.call_soon_threadsafe(self.connected.clear)
-
-    def _on_message(self, client, userdata, message):
-        self.loop.call_soon_threadsafe(self._handle, message)
-
-    def _on_publish(self, client, userdata, mid, reason_code, properties):
-        with self._lock:
-            downlink_id = self._pending_publish.pop(mid, None)
-        if downlink_id is not None and not reason_code.is_failure:
-            self.loop.call_soon_threadsafe(self._delivered_downlink, downlink_id)
-
-    # --- in the event loop --------------------------------------------------------------------------------
-
-    def _ack_for(self, message):
-        if message.qos == 0:
-            return lambda reason: None
-        mid, client = message.mid, self.client
+    def _ack_for(self, packet):
+        if not packet.qos:
+            return _no_ack
+        client, packet_id = self.client, packet.packet_id
         # In broker mode the device already got its PUBACK from the broker; our ack only releases the message
         # from the broker, so a rejected message is acknowledged too (it was counted and must not come back).
-        return lambda reason: client.ack(mid, 1)
+        return lambda reason: client.ack(packet_id)
 
-    def _handle(self, message) -> None:
-        ack = self._ack_for(message)
-        props = getattr(message, "properties", None)
-        if props is not None and DOWN_PROPERTY in (getattr(props, "UserProperty", None) or []):
+    def _handle(self, packet) -> None:
+        ack = self._ack_for(packet)
+        props = packet.properties
+        if props and DOWN_PROPERTY in props.get(codec.USER_PROPERTY, ()):
             ack(0)
             return
-        split = split_topic(message.topic)
+        split = split_topic(packet.topic)
         if split is None:
             self.front.reject(FORBIDDEN_TOPIC)
             ack(codec.RC_NOT_AUTHORISED)
@@ -176,9 +167,9 @@ class BrokerWorker:
         token, topic = split
         cached = self.front._auth.get(token)
         if cached and cached[1] > time.monotonic() and cached[0] is not None:
-            self._dispatch(cached[0], token, topic, message.payload, ack)
+            self._dispatch(cached[0], token, topic, packet.payload, ack)
         else:
-            self.loop.create_task(self._authenticate_then(token, topic, message.payload, ack))
+            self.loop.create_task(self._authenticate_then(token, topic, packet.payload, ack))
 
     async def _authenticate_then(self, token, topic, payload, ack) -> None:
         try:
@@ -199,16 +190,22 @@ class BrokerWorker:
         self.front.handle(device, topic, payload, ack, respond)
 
     def publish(self, topic: str, payload: bytes, downlink_id: int | None = None) -> None:
-        props = Properties(PacketTypes.PUBLISH)
-        props.UserProperty = [DOWN_PROPERTY]
-        with self._lock:
-            info = self.client.publish(topic, payload, qos=1, properties=props)
-            if downlink_id is not None:
-                self._pending_publish[info.mid] = downlink_id
+        self.loop.create_task(self._publish(topic, payload, downlink_id))
 
-    def _delivered_downlink(self, downlink_id: int) -> None:
-        self._delivered.add(downlink_id)
-        self.front.fire(self.front.pipeline.downlink_delivered, downlink_id)
+    async def _publish(self, topic: str, payload: bytes, downlink_id: int | None) -> None:
+        client = self.client
+        if client is None:
+            return
+        try:
+            future = await client.publish(
+                topic, payload, 1, properties={codec.USER_PROPERTY: [DOWN_PROPERTY]}
+            )
+            ack = await asyncio.wait_for(future, 30)
+        except (TimeoutError, ConnectionError):
+            return  # not marked delivered: published again from the queue
+        if downlink_id is not None and ack.reason < 0x80:
+            self._delivered.add(downlink_id)
+            self.front.fire(self.front.pipeline.downlink_delivered, downlink_id)
 
     def _child_seen(self, gateway_device, child) -> None:
         self._child_names[child.id] = (gateway_device, child.name)
@@ -244,6 +241,10 @@ class BrokerWorker:
             except Exception:
                 log.exception("downlink polling failed")
                 await asyncio.sleep(2)
+
+
+def _no_ack(reason) -> None:
+    return None
 
 
 def _device_by_id(pipeline, device_id: int):

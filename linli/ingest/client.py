@@ -1,8 +1,9 @@
-"""A small asyncio MQTT 3.1.1/5 client on our codec, for the simulator and the load generator.
+"""A small asyncio MQTT 3.1.1/5 client on our codec: broker-mode worker, simulator and load generator.
 
-Thousands of device connections in one process (one Protocol each, no thread per client, unlike paho), QoS 1
-with a bounded number of unacknowledged messages per connection (paho stalls when 65,535 are outstanding).
-Tests use real third-party clients (paho, the ThingsBoard SDK) instead; this one only produces traffic.
+Thousands of connections in one process (one Protocol each, no thread per client, unlike paho), QoS 1 with a
+bounded number of unacknowledged messages per connection (paho stalls when 65,535 are outstanding), and, for
+the worker, manual acknowledgement (`on_packet` + `ack()`). Tests use third-party clients (paho, the
+ThingsBoard SDK) as devices.
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ class ConnectRefused(ConnectionError):
 
 
 class MqttClient(asyncio.Protocol):
-    def __init__(self, *, version: int = codec.MQTT5, max_inflight: int = 100, on_message=None):
+    def __init__(
+        self, *, version: int = codec.MQTT5, max_inflight: int = 100, on_message=None, on_packet=None
+    ):
         self.version = version
         self.max_inflight = max_inflight
-        self.on_message = on_message  # fn(topic, payload)
+        self.on_message = on_message  # fn(topic, payload); QoS 1 acknowledged at once
+        self.on_packet = (
+            on_packet  # fn(Publish); the caller acknowledges with ack(packet_id) when it is ready
+        )
         self.reader = codec.Reader(version=version)
         self.transport = None
         self.connack: asyncio.Future | None = None
@@ -33,6 +39,8 @@ class MqttClient(asyncio.Protocol):
         self.assigned_client_id = None
         self.acked = 0
         self.failed = 0
+        self.session_present = False
+        self._pinger = None
 
     @classmethod
     async def connect(
@@ -49,16 +57,27 @@ class MqttClient(asyncio.Protocol):
         session_expiry: int = 0,
         max_inflight: int = 100,
         on_message=None,
+        on_packet=None,
+        receive_maximum: int | None = None,
         timeout: float = 30.0,
     ) -> MqttClient:
         loop = asyncio.get_running_loop()
         _, client = await asyncio.wait_for(
             loop.create_connection(
-                lambda: cls(version=version, max_inflight=max_inflight, on_message=on_message), host, port
+                lambda: cls(
+                    version=version, max_inflight=max_inflight, on_message=on_message, on_packet=on_packet
+                ),
+                host,
+                port,
             ),
             timeout,
         )
-        props = {codec.SESSION_EXPIRY: session_expiry} if session_expiry and version == codec.MQTT5 else None
+        props = {}
+        if version == codec.MQTT5:
+            if session_expiry:
+                props[codec.SESSION_EXPIRY] = session_expiry
+            if receive_maximum:
+                props[codec.RECEIVE_MAXIMUM] = receive_maximum
         client.transport.write(
             codec.connect(
                 client_id,
@@ -67,7 +86,7 @@ class MqttClient(asyncio.Protocol):
                 password=password,
                 clean_start=clean_start,
                 keepalive=keepalive,
-                properties=props,
+                properties=props or None,
             )
         )
         ack = await asyncio.wait_for(client.connack, timeout)
@@ -75,7 +94,16 @@ class MqttClient(asyncio.Protocol):
             client.transport.close()
             raise ConnectRefused(ack.reason)
         client.assigned_client_id = ack.properties.get(codec.ASSIGNED_CLIENT_ID)
+        client.session_present = ack.session_present
+        if keepalive:
+            client._pinger = loop.create_task(client._ping(keepalive / 2))
         return client
+
+    async def _ping(self, every: float) -> None:
+        while not self.closed.done():
+            await asyncio.sleep(every)
+            if not self.closed.done():
+                self.transport.write(codec.PINGREQ_BYTES)
 
     def connection_made(self, transport):
         self.transport = transport
@@ -85,6 +113,8 @@ class MqttClient(asyncio.Protocol):
         self.slots = asyncio.Semaphore(self.max_inflight)
 
     def connection_lost(self, exc):
+        if self._pinger is not None:
+            self._pinger.cancel()
         for future in self.inflight.values():
             if not future.done():
                 future.set_exception(ConnectionError("connection lost"))
@@ -113,6 +143,9 @@ class MqttClient(asyncio.Protocol):
                 elif packet.type == codec.DISCONNECT:
                     self.transport.close()
             elif isinstance(packet, codec.Publish):
+                if self.on_packet is not None:
+                    self.on_packet(packet)
+                    continue
                 if packet.qos:
                     self.transport.write(codec.puback(packet.packet_id, 0, self.version))
                 if self.on_message is not None:
@@ -124,12 +157,22 @@ class MqttClient(asyncio.Protocol):
             if self.next_id not in self.inflight:
                 return self.next_id
 
-    async def publish(self, topic: str, payload: bytes, qos: int = 1) -> asyncio.Future | None:
+    def ack(self, packet_id: int) -> None:
+        """PUBACK a message received through on_packet (no-op once the connection is gone: the broker will
+        deliver it again in the resumed session)."""
+        if not self.closed.done():
+            self.transport.write(codec.puback(packet_id, 0, self.version))
+
+    async def publish(
+        self, topic: str, payload: bytes, qos: int = 1, properties: dict | None = None
+    ) -> asyncio.Future | None:
         """Send; for QoS 1 wait for a free in-flight slot and return the future of its PUBACK."""
         if self.closed.done():
             raise ConnectionError("not connected")
         if not qos:
-            self.transport.write(codec.publish(topic, payload, 0, version=self.version))
+            self.transport.write(
+                codec.publish(topic, payload, 0, version=self.version, properties=properties)
+            )
             return None
         await self.slots.acquire()
         if self.closed.done():
@@ -138,7 +181,9 @@ class MqttClient(asyncio.Protocol):
         packet_id = self._packet_id()
         future = asyncio.get_running_loop().create_future()
         self.inflight[packet_id] = future
-        self.transport.write(codec.publish(topic, payload, 1, packet_id, version=self.version))
+        self.transport.write(
+            codec.publish(topic, payload, 1, packet_id, version=self.version, properties=properties)
+        )
         return future
 
     async def subscribe(self, filters: list[tuple[str, int]]) -> list[int]:
