@@ -193,7 +193,9 @@ class Embedded:
             await asyncio.wait_for(asyncio.to_thread(self._ready.wait, 30), 31)
             from linli.iot import pipeline
 
-            devices = await asyncio.to_thread(pipeline.list_devices)
+            # a district-scale demo has 100,000+ devices: the demo simulates a few hundred of them
+            limit = int(os.environ.get("LINLI_SIMULATE_DEVICES", 500))
+            devices = await asyncio.to_thread(pipeline.list_devices, limit)
             self.simulator = Simulator(devices, self.host, self.port, interval=self.interval)
             tasks.append(asyncio.create_task(self.simulator.run(None, self.stop_event)))
         await asyncio.gather(*tasks)
