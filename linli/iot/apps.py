@@ -22,3 +22,16 @@ class IotConfig(AppConfig):
             core_demo.RESET_HOOKS.append(demo.delete_iot)
         if views.console_module not in context_processors.MODULE_HOOKS:
             context_processors.MODULE_HOOKS.append(views.console_module)
+        self._register_jobs()
+
+    @staticmethod
+    def _register_jobs():
+        """The periodic jobs, on the core worker where there is one (``linli.core.worker``)."""
+        try:
+            from linli.core import worker
+        except ImportError:  # a core without the worker: ``linli manage iot_sweep --every 60`` instead
+            return
+        from . import services, storage
+
+        worker.register("iot.sweep", 60, services.sweep)
+        worker.register("iot.retention", 6 * 3600, storage.retention)
