@@ -248,3 +248,20 @@ def test_no_loss_no_duplicate_across_a_broker_restart(devices, mosquitto, worker
         assert len(seqs) == 5000 and sorted(seqs) == [float(n) for n in range(5000)]
     finally:
         publisher.close()
+
+
+def test_mosquitto_config_command_writes_every_device(devices, tmp_path, capsys):
+    from linli.cli import main
+
+    main(["ingest", "mosquitto-config", "--out", str(tmp_path / "m"), "--port", "18999"])
+    users = [line.split(":", 1)[0] for line in (tmp_path / "m" / "passwd").read_text().splitlines()]
+    assert set(users) == {
+        "linli-ingest",
+        devices.device.access_token,
+        devices.other.access_token,
+        devices.gateway.access_token,
+    }
+    conf = (tmp_path / "m" / "mosquitto.conf").read_text()
+    assert "listener 18999 127.0.0.1" in conf and "allow_anonymous false" in conf
+    assert "pattern readwrite v1/devices/%u/#" in (tmp_path / "m" / "acl").read_text()
+    assert "linli ingest --broker 'mqtt://linli-ingest:" in capsys.readouterr().out
