@@ -68,6 +68,10 @@ ZH = {
 'Device added. Give it its access token.': '设备已添加，请为设备配置访问令牌。','Edit profile': '编辑配置','New device profile': '新建设备配置','Rule saved; devices use it within a few seconds.': '规则已保存，数秒内生效。',
 'Edit rule': '编辑规则','Rule deleted.': '规则已删除。','%(n)d devices were created. Download their access tokens below.': '已创建 %(n)d 台设备，请在下方下载访问令牌。','Schedule saved.': '时间表已保存。',
 'Command queued for %(n)d lights.': '已为 %(n)d 盏路灯排队发送指令。',
+'High temperature': '高温', 'Temperature rising fast': '温度骤升', 'Low battery': '电量低', 'Smoke': '烟雾',
+'Water leak': '漏水', 'Combustible gas': '可燃气体泄漏', 'No water use': '长时间未用水', 'No data': '无数据',
+'Overload': '过载', 'Person trapped in a lift': '电梯困人', 'Lift fault': '电梯故障', 'Charger overheating': '充电桩过热',
+'Lamp fault': '灯具故障', 'Door forced open': '强行开门', 'SOS call': '一键求助', 'Air pollution': '空气污染', 'Noise': '噪声超标',
 }
 PLURALS = {
 '%(n)s new notification': '%(n)s 条新通知','%(n)s error: nothing was created.': '%(n)s 个错误：未创建任何设备。','%(n)s device created.': '已创建 %(n)s 台设备。',

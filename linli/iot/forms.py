@@ -10,7 +10,36 @@ from . import services
 from .models import AlarmRule, Device, DeviceProfile, Severity
 
 
-class DeviceFilterForm(forms.Form):
+class Styled:
+    """Bootstrap's classes on every input (like ``linli.core.forms.ConsoleForm``, for model forms too)."""
+
+    small = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        size = " form-select-sm" if self.small else ""
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                css = "form-check-input"
+            elif isinstance(widget, forms.Select):
+                css = "form-select" + size
+            else:
+                css = "form-control" + (" form-control-sm" if self.small else "")
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+    def add_error(self, field, error):
+        super().add_error(field, error)
+        names = error.error_dict if hasattr(error, "error_dict") else [field]
+        for name in names:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                if "is-invalid" not in widget.attrs.get("class", "").split():
+                    widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
+
+
+class DeviceFilterForm(Styled, forms.Form):
+    small = True
     q = forms.CharField(required=False, label=_("Search"))
     profile = forms.ModelChoiceField(DeviceProfile.objects.all(), required=False, label=_("Profile"))
     state = forms.ChoiceField(
@@ -26,7 +55,7 @@ class DeviceFilterForm(forms.Form):
     )
 
 
-class DeviceForm(forms.ModelForm):
+class DeviceForm(Styled, forms.ModelForm):
     class Meta:
         model = Device
         fields = ["name", "label", "profile", "region", "is_gateway", "lon", "lat"]
@@ -40,7 +69,7 @@ class DeviceForm(forms.ModelForm):
         )
 
 
-class RuleForm(forms.ModelForm):
+class RuleForm(Styled, forms.ModelForm):
     value = forms.CharField(
         required=False,
         label=_("Value"),
@@ -97,7 +126,7 @@ class RuleForm(forms.ModelForm):
         return data
 
 
-class ProfileForm(forms.ModelForm):
+class ProfileForm(Styled, forms.ModelForm):
     keys_text = forms.CharField(
         required=False,
         label=_("Telemetry keys"),
@@ -148,7 +177,7 @@ class ProfileForm(forms.ModelForm):
         return super().save(commit)
 
 
-class LightCommandForm(forms.Form):
+class LightCommandForm(Styled, forms.Form):
     action = forms.ChoiceField(
         choices=[("on", _("On")), ("off", _("Off")), ("dim", _("Dim to level"))], label=_("Command")
     )
@@ -161,7 +190,7 @@ class LightCommandForm(forms.Form):
         return data
 
 
-class RpcForm(forms.Form):
+class RpcForm(Styled, forms.Form):
     method = forms.CharField(max_length=64, label=_("Method"))
     params = forms.CharField(required=False, label=_("Parameters (JSON)"), initial="{}")
     oneway = forms.BooleanField(required=False, label=_("One-way (no answer expected)"))
@@ -174,7 +203,7 @@ class RpcForm(forms.Form):
             raise ValidationError(_("Not valid JSON.")) from None
 
 
-class ScheduleForm(forms.Form):
+class ScheduleForm(Styled, forms.Form):
     entries = forms.CharField(
         label=_("Schedule"),
         widget=forms.Textarea(attrs={"rows": 5}),
@@ -197,11 +226,12 @@ class ScheduleForm(forms.Form):
             raise ValidationError(str(exc)) from None
 
 
-class ImportForm(forms.Form):
+class ImportForm(Styled, forms.Form):
     file = forms.FileField(label=_("Excel (.xlsx) or CSV file"))
 
 
-class AlarmFilterForm(forms.Form):
+class AlarmFilterForm(Styled, forms.Form):
+    small = True
     status = forms.ChoiceField(
         required=False,
         label=_("Status"),

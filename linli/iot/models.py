@@ -263,6 +263,29 @@ SEVERITY_RANK = {
 }
 
 
+# Names of the alarm types the demo and common profiles use; any other type is shown as written.
+ALARM_TYPE_LABELS = {
+    "high_temperature": _("High temperature"),
+    "fast_temperature_rise": _("Temperature rising fast"),
+    "low_battery": _("Low battery"),
+    "offline": _("Offline"),
+    "smoke": _("Smoke"),
+    "water_leak": _("Water leak"),
+    "combustible_gas": _("Combustible gas"),
+    "no_water_use": _("No water use"),
+    "no_data": _("No data"),
+    "overload": _("Overload"),
+    "elevator_trapped": _("Person trapped in a lift"),
+    "elevator_fault": _("Lift fault"),
+    "charger_overheat": _("Charger overheating"),
+    "lamp_fault": _("Lamp fault"),
+    "door_forced": _("Door forced open"),
+    "sos": _("SOS call"),
+    "air_pollution": _("Air pollution"),
+    "noise": _("Noise"),
+}
+
+
 class AlarmRule(models.Model):
     """One rule of a profile, edited on a page (no code): see docs/iot.md for each kind."""
 
@@ -355,6 +378,10 @@ class Alarm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} @ {self.device_id}"
+
+    @property
+    def type_label(self) -> str:
+        return str(ALARM_TYPE_LABELS.get(self.type, self.type))
 
     @property
     def status(self) -> str:

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from linli.core.tests.test_browser import log_in
+from linli.core.tests.test_browser import log_in, screenshot
 from linli.iot import pipeline
 from linli.iot.models import Alarm
 from linli.iot.pipeline import Reading
@@ -39,6 +39,7 @@ def test_device_chart_shows_recent_telemetry(page, user_factory, hot_device):
     page.locator("#chart-hours").select_option("1")
     expect(chart).to_have_attribute("data-series", "1")
     expect(page.get_by_test_id("latest-table")).to_contain_text("66.5")
+    screenshot(page, "iot-device-detail")
 
 
 def test_acknowledging_and_clearing_an_alarm_in_the_queue(page, user_factory, hot_device):
@@ -47,6 +48,7 @@ def test_acknowledging_and_clearing_an_alarm_in_the_queue(page, user_factory, ho
     page.goto("/iot/alarms/")
     row = page.get_by_test_id("alarm-row").filter(has_text=hot_device.label)
     expect(row).to_have_attribute("data-status", "ACTIVE_UNACK")
+    screenshot(page, "iot-alarm-queue")
     row.get_by_test_id("alarm-ack").click()
     row = page.get_by_test_id("alarm-row").filter(has_text=hot_device.label)
     expect(row).to_have_attribute("data-status", "ACTIVE_ACK")  # swapped in place by htmx

@@ -36,7 +36,7 @@ def test_device_list_and_detail(client, worker, hot_device):
     assert hot_device.name in page and "在线" in page or "Online" in page
     detail = client.get(f"/iot/devices/{hot_device.pk}/").content.decode()
     assert "65" in detail and hot_device.access_token in detail  # community workers provision devices
-    assert "high_temperature" in detail
+    assert 'data-type="high_temperature"' in detail
 
 
 def test_grid_worker_does_not_see_tokens(client, regions, user_factory, hot_device):
