@@ -127,6 +127,24 @@ class DeviceViewSet(
         )
         return Response(s.CommandSerializer(command).data, status=201)
 
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={201: s.CommandSerializer},
+        filters=False,
+        description="Set shared attributes of the device (`{key: value, …}`) and push them to it; the answer "
+        "is the push with its delivery status.",
+    )
+    @action(detail=True, methods=["post"], url_path="shared-attributes", url_name="shared-attributes")
+    def shared_attributes(self, request, pk=None):
+        device = self.get_object()
+        values = request.data
+        if not isinstance(values, dict) or not values or any(not k or len(k) > 64 for k in values):
+            raise serializers.ValidationError(
+                {"detail": "Send an object of attributes, keys of 1–64 characters."}
+            )
+        push = services.set_shared_attributes(device, dict(values), user=request.user)
+        return Response(s.CommandSerializer(push).data, status=201)
+
     @extend_schema(responses={200: s.CommandSerializer(many=True)}, filters=False)
     @action(
         detail=True,

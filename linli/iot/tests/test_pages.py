@@ -373,3 +373,19 @@ def test_device_list_filters_online_and_offline(client, worker):
     offline = client.get("/iot/?state=offline").content.decode()
     assert fresh.name in online and stale.name not in online and never.name not in online
     assert fresh.name not in offline and stale.name in offline and never.name in offline
+
+
+def test_api_shared_attributes_are_stored_and_pushed(api, hot_device):
+    response = api.post(
+        f"/api/v1/iot/devices/{hot_device.pk}/shared-attributes/", {"reportPeriod": 30}, format="json"
+    )
+    assert response.status_code == 201 and response.json()["kind"] == "attributes"
+    assert pipeline.get_attributes(hot_device.pk, None, ["reportPeriod"])["shared"] == {"reportPeriod": 30}
+    [push] = pipeline.pending_downlink(device_id=hot_device.pk)
+    assert push.kind == "attributes" and push.payload == {"reportPeriod": 30}
+    pipeline.downlink_delivered(push.id)
+    assert Downlink.objects.get(pk=push.id).status == "successful"
+    assert (
+        api.post(f"/api/v1/iot/devices/{hot_device.pk}/shared-attributes/", [], format="json").status_code
+        == 400
+    )
