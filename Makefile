@@ -59,6 +59,7 @@ serve: install assets
 bench: install postgres
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/registry_import.py
+	$(BIN)/python bench/iot_store.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules linli/static/vendor var
