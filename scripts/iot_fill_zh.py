@@ -71,7 +71,7 @@ ZH = {
 'High temperature': '高温', 'Temperature rising fast': '温度骤升', 'Low battery': '电量低', 'Smoke': '烟雾',
 'Water leak': '漏水', 'Combustible gas': '可燃气体泄漏', 'No water use': '长时间未用水', 'No data': '无数据',
 'Overload': '过载', 'Person trapped in a lift': '电梯困人', 'Lift fault': '电梯故障', 'Charger overheating': '充电桩过热',
-'Lamp fault': '灯具故障', 'Door forced open': '强行开门', 'SOS call': '一键求助', 'Air pollution': '空气污染', 'Noise': '噪声超标',
+'Lamp fault': '灯具故障', 'Door forced open': '强行开门', 'SOS call': '一键求助', 'Air pollution': '空气污染', 'Noise': '噪声超标', 'Session': '连接', 'connected': '已连接', 'not connected': '未连接',
 }
 PLURALS = {
 '%(n)s new notification': '%(n)s 条新通知','%(n)s error: nothing was created.': '%(n)s 个错误：未创建任何设备。','%(n)s device created.': '已创建 %(n)s 台设备。',
