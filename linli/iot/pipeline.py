@@ -387,7 +387,12 @@ def get_attributes(device_id: int, client_keys: list[str] | None, shared_keys: l
 # --- RPC and downlink ---
 
 
+def _touch(device_id: int) -> None:
+    Device.objects.filter(pk=device_id).update(last_activity=clock.now())
+
+
 def rpc_from_device(device_id: int, method: str, params) -> object | None:
+    _touch(device_id)
     if method == "getCurrentTime":
         return {"currentTime": int(clock.now().timestamp() * 1000)}
     return None
@@ -421,6 +426,7 @@ def downlink_delivered(downlink_id: int) -> None:
 
 
 def rpc_response(device_id: int, rpc_id: int, response) -> None:
+    _touch(device_id)
     failed = isinstance(response, dict) and "error" in response and len(response) == 1
     DownlinkRow.objects.filter(
         device_id=device_id,
