@@ -163,6 +163,16 @@ class RpcRequestSerializer(serializers.Serializer):
     )
 
 
+class EnergyReportSerializer(serializers.Serializer):
+    lights = serializers.IntegerField()
+    lit_hours = serializers.FloatField(help_text="Hours the schedule has the lights on at any level")
+    full_kwh = serializers.FloatField(help_text="Every light at rated power for every lit hour")
+    actual_kwh = serializers.FloatField(help_text="From the lights' energy counters or power samples")
+    saved_kwh = serializers.FloatField()
+    saved_percent = serializers.FloatField()
+    metered = serializers.IntegerField(help_text="Lights whose use came from their own data")
+
+
 LIGHT_ACTION_CHOICES = [("on", "on"), ("off", "off"), ("dim", "dim")]
 
 

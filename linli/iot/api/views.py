@@ -11,6 +11,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 
+from linli.core import clock
 from linli.core.api.permissions import IsActiveAccount
 from linli.core.api.scoping import ScopedViewMixin
 
@@ -247,3 +248,20 @@ class LightingGroupViewSet(ScopedViewMixin, viewsets.GenericViewSet):
             group, body.validated_data["action"], body.validated_data.get("level"), user=request.user
         )
         return Response(s.CommandSerializer(sent, many=True).data, status=201)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("days", int, description="The last N days (1–366, default 7)")],
+        responses={200: s.EnergyReportSerializer},
+        filters=False,
+    )
+    @action(detail=True, methods=["get"], url_path="energy", url_name="energy")
+    def energy(self, request, pk=None):
+        """Energy saved by the group's schedule versus full power over the last days."""
+        group = self.get_object()
+        try:
+            days = min(max(int(request.query_params.get("days") or 7), 1), 366)
+        except ValueError:
+            raise serializers.ValidationError({"days": "A whole number of days."}) from None
+        end = clock.now()
+        report = services.energy_saved(group, end - timedelta(days=days), end)
+        return Response(s.EnergyReportSerializer(report).data)

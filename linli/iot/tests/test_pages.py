@@ -241,6 +241,8 @@ def test_api_group_command(api):
         ).status_code
         == 400
     )
+    report = api.get(f"/api/v1/iot/lighting-groups/{group.pk}/energy/?days=2").json()
+    assert report["lights"] == 1 and {"full_kwh", "actual_kwh", "saved_kwh", "saved_percent"} <= set(report)
 
 
 # --- Provisioning import ---
