@@ -241,6 +241,8 @@ class Front:
         self.executor = ThreadPoolExecutor(4, thread_name_prefix="linli-seam")
         self.auth_ttl = auth_ttl
         self._auth: dict = {}
+        self._auth_pending: dict = {}
+        self._children_pending: dict = {}
         self._children: dict = {}  # (gateway id, child name) -> DeviceRef
         self.rejected: Counter = Counter()
         self._unreported: Counter = Counter()
@@ -267,10 +269,19 @@ class Front:
         now = time.monotonic()
         if cached and cached[1] > now:
             return cached[0]
-        device = await self.call(self.pipeline.authenticate, token)
-        # unknown tokens are remembered briefly too, so a flood of bad connects does not hit the database
-        self._auth[token] = (device, now + (self.auth_ttl if device else min(self.auth_ttl, 10.0)))
-        return device
+        # one lookup per token at a time: in broker mode a device's first messages all arrive before the
+        # first lookup returns, and each would otherwise query the database again
+        pending = self._auth_pending.get(token)
+        if pending is None:
+            pending = self._auth_pending[token] = self.call(self.pipeline.authenticate, token)
+            try:
+                device = await pending
+            finally:
+                del self._auth_pending[token]
+            # unknown tokens are remembered briefly too, so a flood of bad connects does not hit the database
+            self._auth[token] = (device, now + (self.auth_ttl if device else min(self.auth_ttl, 10.0)))
+            return device
+        return await asyncio.shield(pending)
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.rejected[reason] += count
@@ -300,8 +311,18 @@ class Front:
         key = (gateway.id, name)
         device = self._children.get(key)
         if device is None:
-            device = await self.call(self.pipeline.gateway_child, gateway, name, device_type)
-            self._children[key] = device
+            pending = self._children_pending.get(key)
+            if pending is None:
+                pending = self._children_pending[key] = self.call(
+                    self.pipeline.gateway_child, gateway, name, device_type
+                )
+                try:
+                    device = await pending
+                finally:
+                    del self._children_pending[key]
+                self._children[key] = device
+            else:
+                device = await asyncio.shield(pending)
         if self.on_child is not None:
             self.on_child(gateway, device)
         return device
