@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from linli.ingest.service import Embedded
@@ -45,7 +47,10 @@ def test_a_spike_is_far_out_of_range_and_raises_the_alarm(devices):
 
         ref = pipeline.authenticate(devices.device.access_token)  # what the simulator gets: keys, kind, token
         sim = Simulator([ref], "127.0.0.1", embedded.port, interval=0.2, spike_rate=1.0, miss_rate=0, seed=3)
-        asyncio.run(sim.run(duration=1.5))
+        # in a thread of its own: the browser tests' Playwright keeps an event loop in the main thread
+        runner = threading.Thread(target=lambda: asyncio.run(sim.run(duration=1.5)))
+        runner.start()
+        runner.join(30)
         assert wait_for(lambda: Alarm.objects.filter(device=devices.device).exists(), 10)
     finally:
         embedded.stop()
