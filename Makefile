@@ -6,12 +6,12 @@ INSTALLED := $(VENV)/.installed
 ASSETS := linli/static/vendor/.built
 PG_URL ?= postgres://postgres@127.0.0.1:5432/linli
 
-.PHONY: demo test test-sqlite test-postgres lint install assets messages chromium postgres serve bench bench-grid clean
+.PHONY: demo test test-sqlite test-postgres lint install assets messages chromium postgres mosquitto serve bench bench-grid clean
 
 demo: install assets
 	$(BIN)/linli demo
 
-test: install assets chromium postgres lint test-sqlite test-postgres
+test: install assets chromium postgres mosquitto lint test-sqlite test-postgres
 
 test-sqlite:
 	@echo "== tests on SQLite =="
@@ -50,6 +50,9 @@ chromium:
 postgres:
 	@scripts/ensure-postgres
 
+mosquitto:
+	@scripts/ensure-mosquitto
+
 serve: install assets
 	$(BIN)/linli serve
 
@@ -58,6 +61,7 @@ bench: install postgres
 	$(BIN)/python bench/registry_import.py
 	$(BIN)/python bench/workcalendar.py
 	$(BIN)/python bench/open311.py
+	$(BIN)/python bench/iot_store.py
 	$(MAKE) bench-grid
 
 bench-grid: install postgres

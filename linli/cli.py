@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--no-serve", action="store_true", help="prepare the data and stop")
     demo.add_argument("--reset", action="store_true", help="delete the demo district first and build it anew")
+    demo.add_argument("--mqtt-port", type=int, default=1883, help="device gateway port (another if taken)")
+    demo.add_argument("--no-ingest", action="store_true", help="no device gateway and simulator")
 
     run = commands.add_parser("serve", help="serve the web console and API (ASGI)")
     run.add_argument("--host", default="127.0.0.1")
@@ -66,6 +68,24 @@ def main(argv: list[str] | None = None) -> None:
     verify.add_argument(
         "--from", dest="from_seq", type=int, metavar="SEQ", help="start at this sequence number"
     )
+
+    ingest = commands.add_parser("ingest", help="device MQTT gateway, or a worker behind an MQTT broker")
+    ingest.add_argument("action", nargs="?", choices=["run", "mosquitto-config"], default="run")
+    ingest.add_argument("--gateway", action="store_true", help="run the device gateway (the default)")
+    ingest.add_argument("--host", default="127.0.0.1", help="gateway / Mosquitto listen address")
+    ingest.add_argument("--port", type=int, default=1883, help="gateway / Mosquitto listen port")
+    ingest.add_argument("--broker", metavar="URL", help="worker mode: mqtt://user:password@host:port")
+    ingest.add_argument("--worker-id", default="0", help="persistent session name, unique per worker")
+    ingest.add_argument("--no-downlink", action="store_true", help="this worker does not publish downlink")
+    ingest.add_argument("--out", default="var/mosquitto", help="mosquitto-config: output directory")
+
+    simulate = commands.add_parser("simulate", help="the demo district's devices reporting over MQTT")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=1883)
+    simulate.add_argument("--broker", action="store_true", help="use broker-mode topics v1/devices/{token}/…")
+    simulate.add_argument("--devices", type=int, help="only the first N devices")
+    simulate.add_argument("--interval", type=float, help="seconds between reports (default: each profile's)")
+    simulate.add_argument("--duration", type=float, help="stop after this many seconds")
 
     manage = commands.add_parser("manage", help="run any Django management command")
     manage.add_argument("args", nargs=argparse.REMAINDER)
@@ -107,7 +127,32 @@ def main(argv: list[str] | None = None) -> None:
         call_command("migrate", interactive=False, verbosity=0)
         call_command("demo_district", scale=args.scale, reset=args.reset)
         if not args.no_serve:
+            if not args.no_ingest:
+                from linli.ingest.service import Embedded
+
+                Embedded(port=args.mqtt_port).start()  # device gateway + simulator in this process
             serve(args.host, args.port)
+    elif args.command == "ingest":
+        from linli.ingest import service
+
+        service.setup_logging()
+        if args.action == "mosquitto-config":
+            service.mosquitto_config(args.out, args.host, args.port)
+        elif args.broker:
+            service.run_broker(args.broker, args.worker_id, downlink=not args.no_downlink)
+        else:
+            service.run_gateway(args.host, args.port)
+    elif args.command == "simulate":
+        from linli.ingest import service
+
+        service.simulate(
+            args.host,
+            args.port,
+            broker=args.broker,
+            devices=args.devices,
+            interval=args.interval,
+            duration=args.duration,
+        )
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "linli.registry",
     "linli.grid",
     "linli.exchange",
+    "linli.iot",
     "linli.core.admin_site.LinliAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -231,6 +232,8 @@ SPECTACULAR_SETTINGS = {
         "RequestKindEnum": "linli.grid.models.Request.Kind",
         "NotificationKindEnum": "linli.grid.models.Notification.Kind",
         "LevelEnum": "linli.core.regions.Level",
+        "AlarmSeverityEnum": "linli.iot.models.Severity",
+        "LightActionEnum": "linli.iot.api.serializers.LIGHT_ACTION_CHOICES",
     },
 }
 
@@ -246,3 +249,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LINLI_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# IoT hub (docs/iot.md): whole months of time series kept, and the per-device alarm creation cap per hour.
+LINLI_IOT_RETENTION_MONTHS = int(os.environ.get("LINLI_IOT_RETENTION_MONTHS", "12"))
+LINLI_IOT_ALARMS_PER_DEVICE_HOUR = int(os.environ.get("LINLI_IOT_ALARMS_PER_DEVICE_HOUR", "6"))

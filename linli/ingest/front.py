@@ -1,0 +1,524 @@
+"""The pipeline front shared by every way in: device lookup, batching to durable storage, message routing.
+
+The device gateway (gateway.py) and the broker-mode worker (broker.py) hand each device message to
+`Front.handle(...)` with two callbacks: `ack(reason)` (send PUBACK — called only once the message is
+durable) and `respond(topic, payload)` (a message back to that device, topic in the device's own
+`v1/devices/me/…` view). All database work goes through linli.iot.pipeline (the seam), called from worker
+threads so the event loop never blocks; telemetry goes through one `Batcher` so thousands of messages become
+one store_telemetry() call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import codec, payloads
+from .payloads import PayloadError
+
+log = logging.getLogger("linli.ingest")
+
+TELEMETRY_TOPICS = ("v1/devices/me/telemetry", "v2/t")
+ATTRIBUTE_TOPICS = ("v1/devices/me/attributes", "v2/a")
+ATTR_REQUEST = "v1/devices/me/attributes/request/"
+ATTR_REQUEST_V2 = "v2/a/req/"
+RPC_REQUEST = "v1/devices/me/rpc/request/"
+RPC_RESPONSE = "v1/devices/me/rpc/response/"
+CLAIM_TOPIC = "v1/devices/me/claim"
+PROVISION_REQUEST = "/provision/request"
+PROVISION_RESPONSE = "/provision/response"
+GATEWAY_PREFIX = "v1/gateway/"
+
+# Reasons passed to record_rejected (the counters the IoT pages show).
+MALFORMED = "malformed_payload"
+UNKNOWN_TOKEN = "unknown_token"
+FORBIDDEN_TOPIC = "forbidden_topic"
+PROTOCOL_ERROR = "protocol_error"
+STORE_ERROR = "store_error"
+OVERLOAD = "overload"
+
+
+@dataclass
+class Limits:
+    """What a session may do; also the answer to the `getSessionLimits` RPC (ThingsBoard's shape)."""
+
+    max_payload_size: int = 65536
+    max_inflight: int = 500
+    # ThingsBoard rate-limit strings "N:seconds,…"; empty = not limited by Linli (the SDK then sends freely).
+    rate_limits: dict = field(
+        default_factory=lambda: {"messages": "", "telemetryMessages": "", "telemetryDataPoints": ""}
+    )
+
+    def session_limits(self, is_gateway: bool) -> dict:
+        answer = {
+            "maxPayloadSize": self.max_payload_size,
+            "maxInflightMessages": self.max_inflight,
+            "rateLimits": dict(self.rate_limits),
+        }
+        if is_gateway:
+            answer["gatewayRateLimits"] = dict(self.rate_limits)
+        return answer
+
+
+def _seam():
+    from linli.iot import pipeline
+
+    return pipeline
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Batcher:
+    """Collects readings from many messages and stores them with one store_telemetry() call at a time.
+
+    A message's callback runs (in the event loop) only after the batch holding it has been committed, so a
+    PUBACK means "durable". One writer thread keeps batches in order; while it writes, the next batch grows,
+    so the batch size adapts to the load. Past `max_pending` readings the front reports overload and the
+    transports pause reading (TCP back-pressure reaches the devices) until half of it is drained.
+    """
+
+    def __init__(
+        self, loop, store, *, max_batch=5000, max_delay=0.05, max_pending=50_000, on_changes=None, writers=1
+    ):
+        self.loop = loop
+        self.store = store
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self.max_pending = max_pending
+        self.on_changes = on_changes
+        self.on_failure = None  # fn(reason) for a message that could not be stored
+        # Several writers overlap their commits' waits (fsync); each batch is still one transaction.
+        self.writers = writers
+        self.executor = ThreadPoolExecutor(writers, thread_name_prefix="linli-store")
+        self._readings: list = []
+        self._callbacks: list = []  # (callback, number of readings) per message, in arrival order
+        self._timer = None
+        self._writing = 0  # batches being written now
+        self.pending = 0  # readings accepted but not yet durable
+        self.paused = False
+        self._drain_listeners: list = []
+        self.stored = 0
+        self.batches = 0
+        self.failures = 0
+
+    def add(self, readings: list, callback) -> None:
+        self._readings.extend(readings)
+        self._callbacks.append((callback, len(readings)))
+        self.pending += len(readings)
+        if self.pending > self.max_pending and not self.paused:
+            self.paused = True
+        if self._writing >= self.writers:
+            return
+        if len(self._readings) >= self.max_batch:
+            self._flush()
+        elif self._timer is None:
+            self._timer = self.loop.call_later(self.max_delay, self._flush)
+
+    def on_drain(self, listener) -> None:
+        self._drain_listeners.append(listener)
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._writing >= self.writers or not self._callbacks:
+            return
+        readings, callbacks = self._readings, self._callbacks
+        self._readings, self._callbacks = [], []
+        self._writing += 1
+        future = self.loop.run_in_executor(self.executor, self._write, readings, callbacks)
+        future.add_done_callback(lambda f: self._written(f, callbacks))
+
+    def _write(self, readings, callbacks):
+        """In the writer thread: store, retrying; isolate a poison message rather than block everything."""
+        delay = 0.2
+        for _attempt in range(3):
+            try:
+                changes = self.store(readings) if readings else []
+                return [(cb, 0) for cb, _ in callbacks], changes
+            except Exception:
+                log.exception("store_telemetry failed for %d readings; retrying", len(readings))
+                self._reset_db()
+                time.sleep(delay)
+                delay *= 2
+        # Still failing: store message by message, so one bad message cannot hold the others back forever.
+        results, changes, start = [], [], 0
+        for callback, count in callbacks:
+            part = readings[start : start + count]
+            start += count
+            try:
+                changes.extend(self.store(part) if part else [])
+                results.append((callback, 0))
+            except Exception:
+                log.exception("dropping one message of %d readings that cannot be stored", count)
+                self._reset_db()
+                results.append((callback, codec.RC_UNSPECIFIED))
+        return results, changes
+
+    @staticmethod
+    def _reset_db():
+        try:
+            from django.db import connection
+
+            connection.close()
+        except Exception:  # noqa: BLE001 — closing a broken connection may itself fail
+            pass
+
+    def _written(self, future, callbacks):
+        self._writing -= 1
+        count = sum(n for _, n in callbacks)
+        self.pending -= count
+        try:
+            results, changes = future.result()
+        except Exception:  # the thread itself died: nothing was acknowledged, devices will resend
+            log.exception("writer thread failed")
+            results, changes = [], []
+        self.batches += 1
+        for callback, reason in results:
+            if reason:
+                self.failures += 1
+                if self.on_failure is not None:
+                    self.on_failure(STORE_ERROR)
+            else:
+                self.stored += 1
+            try:
+                callback(reason)
+            except Exception:
+                log.exception("ack callback failed")
+        if changes and self.on_changes:
+            self.on_changes(changes)
+        if self.paused and self.pending <= self.max_pending // 2:
+            self.paused = False
+            for listener in self._drain_listeners:
+                listener()
+        if self._callbacks:
+            if len(self._readings) >= self.max_batch or self._timer is None:
+                self._flush()
+
+    async def drain(self) -> None:
+        """Wait until everything accepted so far is durable (used at shutdown)."""
+        while self.pending or self._writing or self._callbacks:
+            if self._writing < self.writers and self._callbacks:
+                self._flush()
+            await asyncio.sleep(0.01)
+
+
+class Front:
+    """Routes device messages to the seam; one per process (shared by all connections)."""
+
+    def __init__(
+        self,
+        loop=None,
+        *,
+        pipeline=None,
+        limits: Limits | None = None,
+        max_batch=5000,
+        max_delay=0.05,
+        max_pending=50_000,
+        auth_ttl=60.0,
+        writers=1,
+    ):
+        self.loop = loop or asyncio.get_running_loop()
+        self.pipeline = pipeline or _seam()
+        self.limits = limits or Limits()
+        self.batcher = Batcher(
+            self.loop,
+            self.pipeline.store_telemetry,
+            max_batch=max_batch,
+            max_delay=max_delay,
+            max_pending=max_pending,
+            on_changes=self._alarm_changes,
+            writers=writers,
+        )
+        self.batcher.on_failure = self.reject
+        self.executor = ThreadPoolExecutor(4, thread_name_prefix="linli-seam")
+        self.auth_ttl = auth_ttl
+        self._auth: dict = {}
+        self._auth_pending: dict = {}
+        self._children_pending: dict = {}
+        self._children: dict = {}  # (gateway id, child name) -> DeviceRef
+        self.rejected: Counter = Counter()
+        self._unreported: Counter = Counter()
+        self.messages = 0
+        self.alarm_changes = 0
+        self.change_listeners: list = []
+        self.on_child = None  # set by the device gateway: routes downlink for devices behind a gateway
+        self._lock = threading.Lock()
+
+    # --- seam calls off the loop --------------------------------------------------------------------------
+
+    def call(self, fn, *args):
+        return self.loop.run_in_executor(self.executor, _retry_locked, fn, *args)
+
+    def fire(self, fn, *args) -> None:
+        """A seam call whose result nobody waits for (connection state, counters); errors are logged."""
+        future = self.call(fn, *args)
+        future.add_done_callback(
+            lambda f: f.exception() and log.error("%s failed: %r", fn.__name__, f.exception())
+        )
+
+    async def authenticate(self, token: str):
+        cached = self._auth.get(token)
+        now = time.monotonic()
+        if cached and cached[1] > now:
+            return cached[0]
+        # one lookup per token at a time: in broker mode a device's first messages all arrive before the
+        # first lookup returns, and each would otherwise query the database again
+        pending = self._auth_pending.get(token)
+        if pending is None:
+            pending = self._auth_pending[token] = self.call(self.pipeline.authenticate, token)
+            try:
+                device = await pending
+            finally:
+                del self._auth_pending[token]
+            # unknown tokens are remembered briefly too, so a flood of bad connects does not hit the database
+            self._auth[token] = (device, now + (self.auth_ttl if device else min(self.auth_ttl, 10.0)))
+            return device
+        return await asyncio.shield(pending)
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        self.rejected[reason] += count
+        self._unreported[reason] += count
+
+    async def report_rejections(self) -> None:
+        """Every second, hand the rejection counters to the seam (one call per reason, not per message)."""
+        while True:
+            await asyncio.sleep(1.0)
+            await self.flush_rejections()
+
+    async def flush_rejections(self) -> None:
+        pending, self._unreported = self._unreported, Counter()
+        for reason, count in pending.items():
+            try:
+                await self.call(self.pipeline.record_rejected, reason, count)
+            except Exception:
+                log.exception("record_rejected failed")
+                self._unreported[reason] += count
+
+    def _alarm_changes(self, changes) -> None:
+        self.alarm_changes += len(changes)
+        for listener in self.change_listeners:
+            listener(changes)
+
+    async def child(self, gateway, name: str, device_type: str | None = None):
+        key = (gateway.id, name)
+        device = self._children.get(key)
+        if device is None:
+            pending = self._children_pending.get(key)
+            if pending is None:
+                pending = self._children_pending[key] = self.call(
+                    self.pipeline.gateway_child, gateway, name, device_type
+                )
+                try:
+                    device = await pending
+                finally:
+                    del self._children_pending[key]
+                self._children[key] = device
+            else:
+                device = await asyncio.shield(pending)
+        if self.on_child is not None:
+            self.on_child(gateway, device)
+        return device
+
+    # --- message routing ----------------------------------------------------------------------------------
+
+    def handle(self, device, topic: str, payload: bytes, ack, respond) -> None:
+        """One PUBLISH from an authenticated device. `ack(reason)` is called exactly once."""
+        self.messages += 1
+        if topic in TELEMETRY_TOPICS:
+            try:
+                entries = payloads.telemetry(payloads.loads(payload), now_ms())
+            except PayloadError:
+                self.reject(MALFORMED)
+                ack(codec.RC_PAYLOAD_FORMAT_INVALID)
+                return
+            self.store(device.id, entries, ack)
+            return
+        if topic.startswith(GATEWAY_PREFIX):
+            if not device.is_gateway:
+                self.reject(FORBIDDEN_TOPIC)
+                ack(codec.RC_NOT_AUTHORISED)
+                return
+            self._spawn(self._gateway(device, topic[len(GATEWAY_PREFIX) :], payload, ack, respond), ack)
+            return
+        if (
+            topic in ATTRIBUTE_TOPICS
+            or topic.startswith((ATTR_REQUEST, ATTR_REQUEST_V2, RPC_REQUEST, RPC_RESPONSE))
+            or topic == CLAIM_TOPIC
+        ):
+            self._spawn(self._device(device, topic, payload, ack, respond), ack)
+            return
+        self.reject(FORBIDDEN_TOPIC)
+        ack(codec.RC_NOT_AUTHORISED)
+
+    def store(self, device_id: int, entries, ack) -> None:
+        Reading = self.pipeline.Reading
+        readings = [Reading(device_id, ts, values) for ts, values in entries]
+        self.batcher.add(readings, ack)
+
+    def _spawn(self, coro, ack) -> None:
+        task = self.loop.create_task(coro)
+
+        def done(t):
+            if t.cancelled():
+                return
+            error = t.exception()
+            if isinstance(error, PermissionError | ValueError) and not isinstance(error, PayloadError):
+                # gateway_child: a name that is another gateway's (or no gateway's) device, or invalid
+                self.reject(FORBIDDEN_TOPIC)
+                ack(codec.RC_NOT_AUTHORISED)
+            elif isinstance(error, PayloadError):
+                self.reject(MALFORMED)
+                ack(codec.RC_PAYLOAD_FORMAT_INVALID)
+            elif error is not None:
+                log.error("message handling failed: %r", error, exc_info=error)
+                ack(codec.RC_UNSPECIFIED)
+
+        task.add_done_callback(done)
+
+    async def _device(self, device, topic, payload, ack, respond) -> None:
+        pipeline = self.pipeline
+        data = payloads.loads(payload)
+        if topic in ATTRIBUTE_TOPICS:
+            await self.call(pipeline.store_client_attributes, device.id, payloads.attributes(data))
+        elif topic.startswith((ATTR_REQUEST, ATTR_REQUEST_V2)):
+            request_id = topic.rsplit("/", 1)[1]
+            client_keys, shared_keys = payloads.attribute_request(data)
+            found = await self.call(pipeline.get_attributes, device.id, client_keys, shared_keys)
+            answer = {k: v for k, v in found.items() if v}
+            prefix = (
+                "v2/a/res/" if topic.startswith(ATTR_REQUEST_V2) else "v1/devices/me/attributes/response/"
+            )
+            respond(prefix + request_id, answer)
+        elif topic.startswith(RPC_RESPONSE):
+            rpc_id = _int_suffix(topic)
+            await self.call(pipeline.rpc_response, device.id, rpc_id, data)
+        elif topic.startswith(RPC_REQUEST):
+            request_id = topic.rsplit("/", 1)[1]
+            method, params = payloads.rpc_request(data)
+            if method == "getSessionLimits":
+                answer = self.limits.session_limits(device.is_gateway)
+            else:
+                answer = await self.call(pipeline.rpc_from_device, device.id, method, params)
+            if answer is not None:
+                respond(RPC_RESPONSE + request_id, answer)
+        # claim: accepted and acknowledged; device claiming is not part of Linli (devices are placed by staff)
+        ack(0)
+
+    async def _gateway(self, gateway, action, payload, ack, respond) -> None:
+        pipeline = self.pipeline
+        data = payloads.loads(payload)
+        if action == "telemetry":
+            per_device = payloads.gateway_telemetry(data, now_ms())
+            Reading = pipeline.Reading
+            readings = []
+            for name, entries in per_device.items():
+                child = await self.child(gateway, name)
+                readings.extend(Reading(child.id, ts, values) for ts, values in entries)
+            self.batcher.add(readings, ack)
+            return
+        if action == "connect":
+            name, device_type = payloads.gateway_device(data)
+            child = await self.child(gateway, name, device_type)
+            self.fire(pipeline.mark_connected, child.id, True)
+        elif action == "disconnect":
+            name, _ = payloads.gateway_device(data)
+            child = await self.child(gateway, name)
+            self.fire(pipeline.mark_connected, child.id, False)
+        elif action == "attributes":
+            for name, values in payloads.gateway_attributes(data).items():
+                child = await self.child(gateway, name)
+                await self.call(pipeline.store_client_attributes, child.id, values)
+        elif action == "attributes/request":
+            request = payloads.gateway_attribute_request(data)
+            child = await self.child(gateway, request["device"])
+            found = await self.call(
+                pipeline.get_attributes, child.id, request["client_keys"], request["shared_keys"]
+            )
+            respond("v1/gateway/attributes/response", payloads.gateway_attribute_response(request, found))
+        elif action == "rpc":
+            name, rpc_id, response = payloads.gateway_rpc_reply(data)
+            child = await self.child(gateway, name)
+            await self.call(pipeline.rpc_response, child.id, rpc_id, response)
+        elif action == "claim":
+            pass
+        else:
+            self.reject(FORBIDDEN_TOPIC)
+            ack(codec.RC_NOT_AUTHORISED)
+            return
+        ack(0)
+
+    async def provision(self, payload: bytes) -> dict:
+        try:
+            key, secret, name, credentials = payloads.provision_request(payloads.loads(payload))
+        except PayloadError as exc:
+            self.reject(MALFORMED)
+            return {"status": "FAILURE", "errorMsg": str(exc)}
+        return await self.call(self.pipeline.provision, key, secret, name, credentials or None)
+
+    def close(self) -> None:
+        """Stop the worker threads and close their database connections (a test database can be dropped)."""
+        for executor in (self.executor, self.batcher.executor):
+            # one task per possible thread: held at the barrier, no thread can take two
+            threads = executor._max_workers
+            barrier = threading.Barrier(threads, timeout=5)
+            for _ in range(threads):
+                executor.submit(_close_db, barrier)
+            executor.shutdown(wait=True)
+
+
+def _retry_locked(fn, *args):
+    """SQLite answers "database is locked" / "table is locked" while another thread writes: wait and retry."""
+    from django.db import OperationalError
+
+    for attempt in range(6):
+        try:
+            return fn(*args)
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 5:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
+def _close_db(barrier) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    try:
+        barrier.wait()  # one task per thread: no thread takes two and leaves another's connection open
+    except threading.BrokenBarrierError:
+        pass
+
+
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("seam call failed: %r", future.exception())
+
+
+def _int_suffix(topic: str) -> int:
+    try:
+        return int(topic.rsplit("/", 1)[1])
+    except ValueError:
+        raise PayloadError("the request id at the end of the topic must be a number") from None
+
+
+def downlink_message(downlink) -> tuple[str, dict]:
+    """A queued server→device message as (topic in the device's view, payload)."""
+    if downlink.kind == "rpc":
+        return RPC_REQUEST + str(downlink.rpc_id), downlink.payload
+    return ATTRIBUTE_TOPICS[0], downlink.payload
+
+
+def gateway_downlink_message(downlink, child_name: str) -> tuple[str, dict]:
+    """The same message for a device behind a gateway, in the gateway API's envelope."""
+    if downlink.kind == "rpc":
+        data = {"id": downlink.rpc_id, **downlink.payload}
+        return "v1/gateway/rpc", {"device": child_name, "data": data}
+    return "v1/gateway/attributes", {"device": child_name, "data": downlink.payload}
