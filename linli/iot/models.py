@@ -7,6 +7,8 @@ Time stamps of readings are epoch milliseconds (``ts``), as on the wire.
 
 from __future__ import annotations
 
+import builtins
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -178,7 +180,7 @@ class Telemetry(models.Model):
         verbose_name = _("data point")
         verbose_name_plural = _("data points")
 
-    def __str__(self) -> str:
+    def __str__(self) -> builtins.str:
         return f"{self.device_id} {self.key}@{self.ts}"
 
     @property
@@ -209,7 +211,7 @@ class LatestValue(models.Model):
         verbose_name_plural = _("latest values")
         constraints = [models.UniqueConstraint(fields=["device", "key"], name="iot_latest_unique")]
 
-    def __str__(self) -> str:
+    def __str__(self) -> builtins.str:
         return f"{self.device_id} {self.key}"
 
     @property

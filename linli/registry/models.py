@@ -157,7 +157,7 @@ class Person(Regional):
         verbose_name_plural = _("people")
 
     def __str__(self) -> str:
-        return mask("name", self.name)
+        return mask("name", self.name) or ""
 
     @property
     def age(self) -> int:
