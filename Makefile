@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 ASSETS := linli/static/vendor/.built
 PG_URL ?= postgres://postgres@127.0.0.1:5432/linli
 
-.PHONY: demo test test-sqlite test-postgres lint install assets messages chromium postgres mosquitto serve bench clean
+.PHONY: demo test test-sqlite test-postgres lint install assets messages chromium postgres mosquitto serve bench bench-grid clean
 
 demo: install assets
 	$(BIN)/linli demo
@@ -60,6 +60,12 @@ bench: install postgres
 	$(BIN)/python bench/registry.py
 	$(BIN)/python bench/registry_import.py
 	$(BIN)/python bench/iot_store.py
+	$(BIN)/python bench/workcalendar.py
+	$(BIN)/python bench/open311.py
+	$(MAKE) bench-grid
+
+bench-grid: install postgres
+	$(BIN)/python bench/grid.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules linli/static/vendor var

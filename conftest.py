@@ -21,10 +21,27 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _fresh_working_calendar():
+    """Calendar edits roll back with the test's transaction; the in-memory calendar must not outlive them."""
+    from linli.core import workcalendar
+
+    workcalendar.clear_cache()
+    yield
+    workcalendar.clear_cache()
+
+
 @pytest.fixture
 def regions(db):
     """The small test tree (see linli.core.testing.TREE), by code."""
     return build_region_tree()
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Uploaded files (event photos) go to a temporary folder, never into var/."""
+    settings.MEDIA_ROOT = tmp_path_factory.getbasetemp() / "media"
+    return settings.MEDIA_ROOT
 
 
 @pytest.fixture
@@ -36,6 +53,16 @@ def user_factory(db):
 def totp_off(settings):
     """No role needs two-factor (most tests log in with a password only)."""
     settings.LINLI_TOTP_REQUIRED_ROLES = []
+
+
+def pytest_configure(config):
+    # Tests keep their cache in memory: a file cache would outlive the test database it describes.
+    django_settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
 
 
 def pytest_report_header(config):

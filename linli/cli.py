@@ -12,8 +12,13 @@ def _setup_django() -> None:
     django.setup()
 
 
-def serve(host: str, port: int, workers: int = 1) -> None:
+def serve(host: str, port: int, workers: int = 1, with_worker: bool = True) -> None:
     import uvicorn
+
+    if with_worker:
+        from linli.core import worker
+
+        worker.start_in_background()
 
     print(f"Linli 邻里 is serving on http://{host}:{port}/  (Ctrl+C stops it)", flush=True)
     uvicorn.run(
@@ -38,6 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
     run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--no-worker", action="store_true", help="scaled mode: periodic jobs run in `linli worker`"
+    )
+
+    commands.add_parser(
+        "worker", help="run the periodic jobs (time limits, escalation, sweeps) until stopped"
+    )
 
     commands.add_parser("migrate", help="create or upgrade the database tables")
 
@@ -87,7 +99,17 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         call_command("migrate", interactive=False)
     elif args.command == "serve":
-        serve(args.host, args.port, args.workers)
+        serve(args.host, args.port, args.workers, with_worker=not args.no_worker)
+    elif args.command == "worker":
+        import threading
+
+        from linli.core import worker
+
+        print("Linli worker running (Ctrl+C stops it)", flush=True)
+        try:
+            worker.run_forever(threading.Event())
+        except KeyboardInterrupt:
+            pass
     elif args.command == "createadmin":
         call_command(
             "createadmin",

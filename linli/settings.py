@@ -1,5 +1,6 @@
 """Django settings for Linli, read from the environment with safe defaults for the embedded mode."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -39,6 +40,8 @@ CSRF_TRUSTED_ORIGINS = env_list("LINLI_CSRF_TRUSTED_ORIGINS", "")
 INSTALLED_APPS = [
     "linli.core",
     "linli.registry",
+    "linli.grid",
+    "linli.exchange",
     "linli.iot",
     "linli.core.admin_site.LinliAdminConfig",
     "django.contrib.auth",
@@ -91,6 +94,16 @@ TEMPLATES = [
 ]
 
 # Embedded default: an SQLite file under var/ in WAL mode; production sets DATABASE_URL to PostgreSQL.
+# One cache shared by every process on the machine (figures' monthly tallies, among others), kept apart per
+# database so that two installations on one machine never read each other's counts.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": os.environ.get("LINLI_CACHE_DIR", str(VAR_DIR / "cache")),
+        "OPTIONS": {"MAX_ENTRIES": 20000},
+    }
+}
+
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'linli.sqlite3'}"), conn_max_age=60
@@ -137,6 +150,9 @@ LINLI_AUDIT_KEY = os.environ.get("LINLI_AUDIT_KEY", "")
 LINLI_AUDIT_KEY_FILE = Path(os.environ.get("LINLI_AUDIT_KEY_FILE", VAR_DIR / "audit_key"))
 LINLI_AUDIT_HASH = os.environ.get("LINLI_AUDIT_HASH", "hmac-sha256")  # or "hmac-sm3"
 
+# Working calendar (docs/working-calendar.md): other processes see an administrator's edit after this long.
+LINLI_CALENDAR_CACHE_SECONDS = float(os.environ.get("LINLI_CALENDAR_CACHE_SECONDS", "60"))
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env_bool("LINLI_SECURE_COOKIES", False)
@@ -145,6 +161,10 @@ SESSION_COOKIE_AGE = 7 * 24 * 3600
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+CACHES["default"]["KEY_PREFIX"] = hashlib.sha256(str(DATABASES["default"].get("NAME")).encode()).hexdigest()[
+    :12
+]
+
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
@@ -153,6 +173,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"  # filled by `linli manage collectstatic` in production
 STATIC_ROOT.mkdir(exist_ok=True)
+# Uploaded files (event photos). Never served as public URLs: pages that may show them stream them after the
+# scope check. Several web processes need this on shared storage.
+MEDIA_ROOT = Path(os.environ.get("LINLI_MEDIA_ROOT", VAR_DIR / "media"))
+LINLI_GRID_WARN_FRACTION = float(os.environ.get("LINLI_GRID_WARN_FRACTION", "0.8"))
+# Exchange (docs/open311.md, docs/exchange.md). Jurisdictions: "id=region code" pairs besides district codes.
+LINLI_OPEN311_JURISDICTIONS = dict(
+    item.split("=", 1) for item in env_list("LINLI_OPEN311_JURISDICTIONS", "") if "=" in item
+)
+LINLI_OPEN311_PUBLIC_READS = env_bool("LINLI_OPEN311_PUBLIC_READS", True)
+LINLI_OPEN311_PRIVATE_CATEGORIES = os.environ.get("LINLI_OPEN311_PRIVATE_CATEGORIES", "SG01,SG04")
+LINLI_OPEN311_CONTACT = os.environ.get("LINLI_OPEN311_CONTACT", "")
+LINLI_OPEN311_KEY_SERVICE = os.environ.get("LINLI_OPEN311_KEY_SERVICE", "")
+LINLI_OPEN311_ENDPOINT_TYPE = os.environ.get("LINLI_OPEN311_ENDPOINT_TYPE", "production")
+LINLI_EXCHANGE_SINK = os.environ.get("LINLI_EXCHANGE_SINK", "")  # dotted path of a CaseSink; empty: built-in
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -189,6 +223,17 @@ SPECTACULAR_SETTINGS = {
         "TagEnum": "linli.registry.models.Tag",
         "AlarmSeverityEnum": "linli.iot.models.Severity",
         "LightActionEnum": "linli.iot.api.serializers.LIGHT_ACTION_CHOICES",
+        # Names the API had before other apps brought fields of the same name.
+        "StateEnum": "linli.registry.models.Facility.State",
+        "StatusEnum": "linli.registry.models.ImportJob.Status",
+        "PublicStatusEnum": "linli.exchange.models.PublicStatus",
+        "GridStateEnum": "linli.grid.models.State",
+        "GridActionEnum": "linli.grid.api.serializers.STEP_ACTIONS",
+        "CategoryKindEnum": "linli.grid.models.Category.Kind",
+        "PhotoKindEnum": "linli.grid.models.Evidence.Kind",
+        "RequestKindEnum": "linli.grid.models.Request.Kind",
+        "NotificationKindEnum": "linli.grid.models.Notification.Kind",
+        "LevelEnum": "linli.core.regions.Level",
     },
 }
 

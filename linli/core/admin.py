@@ -1,4 +1,5 @@
-"""Django admin for configuration data: regions, accounts and their scopes, and the (read-only) audit log.
+"""Django admin for configuration data: regions, accounts and their scopes, the working calendar, and the
+(read-only) audit log.
 
 Only district administrators get in (``admin_site.LinliAdminSite``), and they see only their own scope: every
 queryset comes from ``visible_to``. Role and scope changes go through ``linli.core.services`` so that they are
@@ -17,6 +18,7 @@ from .admin_site import is_district_admin
 from .audit import AuditLog
 from .models import Region, Role, User, UserScope
 from .regions import parent_code_of
+from .workcalendar_admin import CalendarDayAdmin, WorkingPeriodAdmin  # noqa: F401  (registers them)
 
 
 def region_field_in_scope(request, db_field, kwargs) -> dict:

@@ -56,6 +56,13 @@ class AuditAction(models.TextChoices):
     DEMO_BUILT = "demo_district_built", _("Demo district built")
     REGION_SWITCHED = "region_switched", _("Region switched")
     AUDIT_PURGED = "audit_purged", _("Old audit records purged")
+    GRID_FIGURES_EXPORTED = "grid_figures_exported", _("Grid figures exported")
+    CALENDAR_CHANGED = "calendar_changed", _("Working calendar changed")
+    CALENDAR_SEEDED = "calendar_seeded", _("Working calendar seeded")
+    EXCHANGE_CLIENT_CREATED = "exchange_client_created", _("API client created")
+    EXCHANGE_KEY_ROTATED = "exchange_key_rotated", _("API client key replaced")
+    EXCHANGE_CLIENT_REVOKED = "exchange_client_revoked", _("API client revoked")
+    EXCHANGE_CLIENT_CHANGED = "exchange_client_changed", _("API client changed")
 
 
 class HashAlgorithm(models.TextChoices):

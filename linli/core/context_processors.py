@@ -16,6 +16,9 @@ OVERVIEW_VIEWS = {"core:home", "core:region_detail"}
 # (name, url, key, icon) or None when the user may not use it. They appear after the overview, in this order.
 MODULE_HOOKS: list = []
 
+# The same for residents' home page: ``hook(user)`` returns a service card (name, url, icon, description).
+RESIDENT_HOOKS: list = []
+
 
 def console(request):
     """The console's navigation and region switcher, for every page."""
@@ -23,7 +26,8 @@ def console(request):
     if user is None or not user.is_authenticated:
         return {"base_template": PLAIN_LAYOUT}
     if user.is_resident:
-        return {"base_template": RESIDENT_LAYOUT}
+        services = [card for hook in RESIDENT_HOOKS if (card := hook(user)) is not None]
+        return {"base_template": RESIDENT_LAYOUT, "resident_services": services}
     modules = [
         {"name": _("Overview"), "url": reverse("core:home"), "key": "home", "icon": "diagram-3"},
         {"name": _("API"), "url": reverse("api-docs"), "key": "api", "icon": "braces"},

@@ -144,3 +144,4 @@ class UserScope(models.Model):
 
 
 from .audit import AuditLog  # noqa: E402,F401  (registered with the core app)
+from .workcalendar import CalendarDay, WorkingPeriod  # noqa: E402,F401  (registered with the core app)
