@@ -653,13 +653,15 @@ def report(results: list[dict], args) -> str:
         "| acked | rows (= 3 × acked?) | alarms p50 / p99 / max (s) | RSS max | load avg |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for label in ("gateway-sustained", "broker-sustained"):
+    # "-earlier" rows: runs of the same kind kept from an earlier invocation (merged results files)
+    for label in ("gateway-sustained", "gateway-sustained-earlier", "broker-sustained", "broker-sustained-earlier"):
         r = by.get(label)
         if not r:
             continue
-        dur = args.duration if label.startswith("gateway") else args.broker_duration
+        dur = r.get("duration") or (args.duration if label.startswith("gateway") else args.broker_duration)
+        note = f" ({r['note']})" if r.get("note") else ""
         lines.append(
-            f"| {r['mode']}, {dur:.0f} s | {r['devices']:,} | {args.rate:,}/s | {r['rate']:,.0f} | "
+            f"| {r['mode']}, {dur:.0f} s{note} | {r['devices']:,} | {args.rate:,}/s | {r['rate']:,.0f} | "
             f"{r['window_min']:,.0f} | {r['window_median']:,.0f} | {r['durable_rate']:,.0f} | {r['sent']:,} | "
             f"{r['acked']:,} | "
             f"{r['rows']:,} ({'yes' if r['rows'] == r['expected_rows'] else 'NO'}) | "

@@ -139,11 +139,13 @@ class Mosquitto:
         self.config = write_config(directory, tokens, port=self.port, user=user)
         self.log = directory / "mosquitto.log"
         self.process = None
+        self.started: list = []  # every process this broker ran (a restarted one too), all stopped at the end
 
     def start(self):
         self.process = subprocess.Popen(
             [MOSQUITTO, "-c", self.config["conf"]], stdout=open(self.log, "ab"), stderr=subprocess.STDOUT
         )
+        self.started.append(self.process)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -154,9 +156,14 @@ class Mosquitto:
         raise RuntimeError(f"mosquitto did not start: {self.log.read_text()}")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: Mosquitto saves its persistence file on the way out
-            self.process.wait(10)
+        for process in self.started:
+            if process.poll() is None:
+                process.terminate()  # SIGTERM: Mosquitto saves its persistence file on the way out
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
 
     @property
     def url(self) -> str:

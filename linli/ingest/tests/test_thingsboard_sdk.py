@@ -147,45 +147,45 @@ def test_sdk_http_device(devices, live_server, http_device):
     assert not bad.test_connection()
 
 
-def test_http_rpc_long_poll_and_reply(devices, client):
+@pytest.fixture
+def http(devices, live_server):
+    """Real HTTP against the live server (the Django test client would run the async long-poll views in this
+    thread, where the browser tests' Playwright may already keep an event loop)."""
+    import requests
+    from django.db import connections
+
+    settings = connections.settings["default"]
+    max_age, settings["CONN_MAX_AGE"] = settings["CONN_MAX_AGE"], 0
+    with requests.Session() as session:
+        session.base = live_server.url
+        yield session
+    settings["CONN_MAX_AGE"] = max_age
+
+
+def test_http_rpc_long_poll_and_reply(devices, http):
     token = devices.device.access_token
-    response = client.get(f"/api/v1/{token}/rpc?timeout=300")
+    response = http.get(f"{http.base}/api/v1/{token}/rpc?timeout=300")
     assert response.status_code == 408  # nothing queued: ThingsBoard's long-poll timeout
     command = services.send_rpc(devices.device, "setState", {"on": True})
-    response = client.get(f"/api/v1/{token}/rpc?timeout=2000")
+    response = http.get(f"{http.base}/api/v1/{token}/rpc?timeout=2000")
     assert response.status_code == 200
     assert response.json() == {"id": command.rpc_id, "method": "setState", "params": {"on": True}}
-    assert (
-        client.post(
-            f"/api/v1/{token}/rpc/{command.rpc_id}", {"on": True}, content_type="application/json"
-        ).status_code
-        == 200
-    )
+    assert http.post(f"{http.base}/api/v1/{token}/rpc/{command.rpc_id}", json={"on": True}).status_code == 200
     command.refresh_from_db()
     assert command.status == "successful"
 
 
-def test_http_status_codes(devices, client):
-    token = devices.device.access_token
-    assert (
-        client.post(
-            "/api/v1/NOT-A-KNOWN-token-0000/telemetry", {}, content_type="application/json"
-        ).status_code
-        == 401
+def test_http_status_codes(devices, http):
+    token, base = devices.device.access_token, http.base
+    assert http.post(f"{base}/api/v1/NOT-A-KNOWN-token-0000/telemetry", json={}).status_code == 401
+    bad = http.post(
+        f"{base}/api/v1/{token}/telemetry", data=b"{bad", headers={"Content-Type": "application/json"}
     )
-    assert (
-        client.post(f"/api/v1/{token}/telemetry", b"{bad", content_type="application/json").status_code == 400
-    )
-    assert (
-        client.post(
-            f"/api/v1/{token}/telemetry", [{"temperature": 1}], content_type="application/json"
-        ).status_code
-        == 200
-    )
-    assert client.get(f"/api/v1/{token}/telemetry").status_code == 405
-    updates = client.get(f"/api/v1/{token}/attributes/updates?timeout=200")
-    assert updates.status_code == 408
+    assert bad.status_code == 400
+    assert http.post(f"{base}/api/v1/{token}/telemetry", json=[{"temperature": 1}]).status_code == 200
+    assert http.get(f"{base}/api/v1/{token}/telemetry").status_code == 405
+    assert http.get(f"{base}/api/v1/{token}/attributes/updates?timeout=200").status_code == 408
     services.set_shared_attributes(devices.device, {"x": 1})
-    assert client.get(f"/api/v1/{token}/attributes/updates?timeout=2000").json() == {"x": 1}
+    assert http.get(f"{base}/api/v1/{token}/attributes/updates?timeout=2000").json() == {"x": 1}
     # the REST API under /api/v1/ is not shadowed by the device API
-    assert client.get("/api/v1/schema/").status_code == 200
+    assert http.get(f"{base}/api/v1/schema/").status_code == 200
