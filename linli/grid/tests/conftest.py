@@ -1,6 +1,17 @@
 import pytest
+from django.utils import translation
 
 from linli.grid.testing import cast, draw_grids
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Services speak the active language; tests that call them directly read their English msgids.
+
+    Pages and the API still answer in Chinese: the locale middleware picks the language of each request.
+    """
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

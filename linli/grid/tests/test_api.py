@@ -128,7 +128,7 @@ def test_a_grid_worker_handles_a_minor_case_on_the_spot_with_two_photos(people):
     event = Event.objects.get(pk=answer.json()["event"]["id"])
     assert event.source == Source.GRID_WORKER and event.state == State.REPORTED
     refused = step(people.grid_worker, event, "self_handle", fmt="multipart", note="已扶正", after=[photo()])
-    assert refused.status_code == 400 and "Before handling" in refused.json()["photos"][0]
+    assert refused.status_code == 400 and "处置前" in refused.json()["photos"][0]
     taken = step(
         people.grid_worker,
         event,
@@ -154,7 +154,7 @@ def test_a_step_missing_its_note_or_photo_is_400_naming_the_field(people):
     no_note = step(people.handler, event, "report_done", fmt="multipart", after=[photo()])
     assert no_note.status_code == 400 and "note" in no_note.json()
     no_photo = step(people.handler, event, "report_done", note="已处理")
-    assert no_photo.status_code == 400 and "After handling" in no_photo.json()["photos"][0]
+    assert no_photo.status_code == 400 and "处置后" in no_photo.json()["photos"][0]
     event.refresh_from_db()
     assert event.state == State.IN_PROGRESS
 
@@ -164,14 +164,14 @@ def test_a_step_in_the_wrong_state_is_400_and_says_why(people):
     event = event_in(people, State.IN_PROGRESS)
     response = step(people.community_worker, event, "register")
     assert response.status_code == 400
-    assert "cannot be taken while" in response.json()["non_field_errors"][0]
+    assert "状态时不能执行“立案”" in response.json()["non_field_errors"][0]
 
 
 @pytest.mark.django_db
 def test_a_role_that_may_not_take_the_step_gets_403_with_the_reason(people):
     event = event_in(people, State.IN_PROGRESS)
     response = step(people.grid_worker, event, "report_done", fmt="multipart", note="x", after=[photo()])
-    assert response.status_code == 403 and "may not take the step" in response.json()["detail"]
+    assert response.status_code == 403 and "您的角色不能对此事件执行" in response.json()["detail"]
     auditor = step(people.auditor, event_in(people, State.REPORTED), "register")
     assert auditor.status_code == 403
 
@@ -204,7 +204,7 @@ def test_a_file_that_is_not_a_photo_is_refused(people):
 
     svg = SimpleUploadedFile("x.png", b"<svg onload=alert(1)></svg>", content_type="image/png")
     response = step(people.handler, event, "report_done", fmt="multipart", note="已处理", after=[svg])
-    assert response.status_code == 400 and "not a JPEG, PNG" in response.json()["after"][0]
+    assert response.status_code == 400 and "不是 JPEG、PNG" in response.json()["after"][0]
     assert not Evidence.objects.filter(event=event).exists()
 
 
@@ -260,7 +260,7 @@ def test_report_refusals(people):
     elsewhere = api(people.grid_worker).post(
         EVENTS, {"category": category().pk, "title": "垃圾", "lon": outside[0], "lat": outside[1]}
     )
-    assert elsewhere.status_code == 400 and "outside your region" in elsewhere.json()["location"][0]
+    assert elsewhere.status_code == 400 and "不在您的辖区内" in elsewhere.json()["location"][0]
     auditor = api(people.auditor).post(EVENTS, {"category": category().pk, "title": "x", "grid": people.grid})
     assert auditor.status_code == 403
     assert Event.objects.count() == 0
@@ -419,7 +419,7 @@ def test_an_extension_is_asked_listed_and_approved(people):
     approved = api(people.community_worker).post(url, {"approve": True, "note": "同意"}, format="json")
     assert approved.status_code == 200 and approved.json()["decision"] == "approved"
     again = api(people.street_officer).post(url, {"approve": True}, format="json")
-    assert again.status_code == 400 and "already been decided" in again.json()["non_field_errors"][0]
+    assert again.status_code == 400 and "此申请已审批" in again.json()["non_field_errors"][0]
     event.refresh_from_db()
     assert event.extension_count == 1
     assert api(people.community_worker).get("/api/v1/grid/requests/").json()["count"] == 0
@@ -437,7 +437,7 @@ def test_a_request_cannot_be_decided_by_whoever_made_it(people):
     own = api(people.community_worker).post(
         f"/api/v1/grid/requests/{waiting.pk}/decision/", {"approve": True}
     )
-    assert own.status_code == 403 and "person who made it" in own.json()["detail"]
+    assert own.status_code == 403 and "申请人不能审批自己的申请" in own.json()["detail"]
 
 
 # --- Notifications ------------------------------------------------------------------------------------------

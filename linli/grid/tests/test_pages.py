@@ -246,7 +246,7 @@ def test_detail_shows_timeline_clock_and_the_steps_this_user_may_take(client, pe
     assert "gridworker" in body  # the actor's name
     assert body.count('data-testid="photo"') == 1
     assert 'data-testid="clock"' in body
-    assert re.search(r'data-testid="reporter">([^<]*)<', body).group(1) == "Resident account"
+    assert re.search(r'data-testid="reporter">([^<]*)<', body).group(1) == "居民账号"
     actions = re.findall(r'data-testid="action-(\w+)"', body)
     assert actions == ["cancel", "relocate", "register", "escalate", "merge"]
     # The grid worker may not register.
