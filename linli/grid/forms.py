@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from linli.core.forms import ConsoleForm
 
@@ -261,7 +262,9 @@ class QueueFilterForm(forms.Form):
     since = forms.DateField(
         label=_("Reported from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    until = forms.DateField(label=_("to"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(
+        label=pgettext_lazy("period", "to"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
     assignee = forms.TypedChoiceField(label=_("Assignee"), required=False, coerce=int, empty_value=None)
     department = forms.TypedChoiceField(label=_("Department"), required=False, coerce=int, empty_value=None)
     q = forms.CharField(label=_("Number or title"), required=False, max_length=100)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from linli.core import clock
 from linli.core.models import Region
@@ -142,7 +143,12 @@ class TimeLimit(models.Model):
         decimal_places=2,
         validators=[MinValueValidator(0), MaxValueValidator(9999)],
     )
-    unit = models.CharField(_("unit"), max_length=14, choices=TimeUnit.choices, default=TimeUnit.WORKING_HOUR)
+    unit = models.CharField(
+        pgettext_lazy("time limit", "unit"),
+        max_length=14,
+        choices=TimeUnit.choices,
+        default=TimeUnit.WORKING_HOUR,
+    )
 
     class Meta:
         verbose_name = _("time limit")
@@ -340,8 +346,10 @@ class Transition(models.Model):
         Event, verbose_name=_("event"), on_delete=models.CASCADE, related_name="history"
     )
     action = models.CharField(_("action"), max_length=20)
-    from_state = models.CharField(_("from"), max_length=14, choices=State.choices, blank=True)
-    to_state = models.CharField(_("to"), max_length=14, choices=State.choices)
+    from_state = models.CharField(
+        pgettext_lazy("state", "from"), max_length=14, choices=State.choices, blank=True
+    )
+    to_state = models.CharField(pgettext_lazy("state", "to"), max_length=14, choices=State.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("actor"),

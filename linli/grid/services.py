@@ -30,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from linli.core import clock, workcalendar
 from linli.core.identifiers import parse_mobile
@@ -184,14 +185,14 @@ ACTIONS: dict[str, Action] = {
     for a in [
         Action(
             "verify",
-            "Confirm on site",
+            gettext_noop("Confirm on site"),
             frozenset({State.VERIFYING}),
             State.REPORTED,
             _grid_worker_or_supervisor,
         ),
         Action(
             "cancel",
-            "Cancel (not filed)",
+            gettext_noop("Cancel (not filed)"),
             frozenset({State.VERIFYING, State.REPORTED, State.REGISTERED}),
             State.CANCELLED,
             _grid_worker_or_supervisor,
@@ -200,29 +201,43 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "relocate",
-            "Move to another grid",
+            gettext_noop("Move to another grid"),
             frozenset({State.VERIFYING, State.REPORTED, State.REGISTERED}),
             None,
             _grid_worker_or_supervisor,
             note_required=True,
             style="outline-secondary",
         ),
-        Action("register", "Register (立案)", frozenset({State.REPORTED}), State.REGISTERED, _supervisor),
-        Action("dispatch", "Dispatch", frozenset({State.REGISTERED}), State.DISPATCHED, _supervisor),
-        Action("accept", "Accept", frozenset({State.DISPATCHED}), State.IN_PROGRESS, _handler),
+        Action(
+            "register",
+            gettext_noop("Register (立案)"),
+            frozenset({State.REPORTED}),
+            State.REGISTERED,
+            _supervisor,
+        ),
+        Action(
+            "dispatch", gettext_noop("Dispatch"), frozenset({State.REGISTERED}), State.DISPATCHED, _supervisor
+        ),
+        Action("accept", gettext_noop("Accept"), frozenset({State.DISPATCHED}), State.IN_PROGRESS, _handler),
         Action(
             "report_done",
-            "Report done",
+            gettext_noop("Report done"),
             frozenset({State.IN_PROGRESS}),
             State.HANDLED,
             _handler,
             note_required=True,
             photos_required=(Evidence.Kind.AFTER,),
         ),
-        Action("inspect_ok", "Inspection passed", frozenset({State.HANDLED}), State.CLOSED, _inspector),
+        Action(
+            "inspect_ok",
+            gettext_noop("Inspection passed"),
+            frozenset({State.HANDLED}),
+            State.CLOSED,
+            _inspector,
+        ),
         Action(
             "inspect_fail",
-            "Inspection failed (rework)",
+            gettext_noop("Inspection failed (rework)"),
             frozenset({State.HANDLED}),
             State.IN_PROGRESS,
             _inspector,
@@ -231,7 +246,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "self_handle",
-            "Handled on the spot",
+            gettext_noop("Handled on the spot"),
             frozenset({State.REPORTED}),
             State.SELF_HANDLED,
             is_grid_worker_of,
@@ -240,15 +255,15 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "approve_self",
-            "Approve on-the-spot handling",
+            gettext_noop("Approve on-the-spot handling"),
             frozenset({State.SELF_HANDLED}),
             State.CLOSED,
             _supervisor,
         ),
-        Action("evaluate", "Evaluate", frozenset({State.CLOSED}), State.EVALUATED, _evaluator),
+        Action("evaluate", gettext_noop("Evaluate"), frozenset({State.CLOSED}), State.EVALUATED, _evaluator),
         Action(
             "reopen",
-            "Reopen",
+            gettext_noop("Reopen"),
             frozenset({State.CLOSED, State.EVALUATED}),
             State.DISPATCHED,
             _supervisor,
@@ -257,7 +272,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "request_return",
-            "Ask to return (回退)",
+            gettext_noop("Ask to return (回退)"),
             frozenset({State.DISPATCHED, State.IN_PROGRESS}),
             None,
             _handler,
@@ -266,7 +281,7 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "request_extension",
-            "Ask for more time (延期)",
+            gettext_noop("Ask for more time (延期)"),
             frozenset({State.DISPATCHED, State.IN_PROGRESS}),
             None,
             _handler,
@@ -275,18 +290,27 @@ ACTIONS: dict[str, Action] = {
         ),
         Action(
             "request_suspension",
-            "Ask to suspend (挂账)",
+            gettext_noop("Ask to suspend (挂账)"),
             frozenset({State.IN_PROGRESS}),
             None,
             _handler,
             note_required=True,
             style="outline-secondary",
         ),
-        Action("resume", "Resume", frozenset({State.SUSPENDED}), State.IN_PROGRESS, _supervisor),
-        Action("escalate", "Escalate", OPEN - {State.SUSPENDED}, None, _supervisor, style="outline-warning"),
+        Action(
+            "resume", gettext_noop("Resume"), frozenset({State.SUSPENDED}), State.IN_PROGRESS, _supervisor
+        ),
+        Action(
+            "escalate",
+            gettext_noop("Escalate"),
+            OPEN - {State.SUSPENDED},
+            None,
+            _supervisor,
+            style="outline-warning",
+        ),
         Action(
             "merge",
-            "Merge into another event",
+            gettext_noop("Merge into another event"),
             OPEN,
             State.CANCELLED,
             _supervisor,

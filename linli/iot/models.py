@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from linli.core import clock
 from linli.core.scope import ScopedQuerySet
@@ -250,7 +251,7 @@ class Attribute(models.Model):
 
 class Severity(models.TextChoices):
     CRITICAL = "critical", _("Critical")
-    MAJOR = "major", _("Major")
+    MAJOR = "major", pgettext_lazy("alarm severity", "Major")
     MINOR = "minor", _("Minor")
     WARNING = "warning", _("Warning")
     INDETERMINATE = "indeterminate", _("Indeterminate")
