@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from urllib.parse import unquote, urlparse
 
 from . import codec, payloads
@@ -87,6 +86,7 @@ class BrokerWorker:
         self._tasks: list = []
         self._stopping = False
         self._child_names: dict[int, tuple] = {}  # child id -> (gateway DeviceRef, child name)
+        self._waiting: dict[str, list] = {}  # token being looked up -> its messages, in arrival order
         front.on_child = self._child_seen
 
     # --- lifecycle ----------------------------------------------------------------------------------------
@@ -165,23 +165,43 @@ class BrokerWorker:
             ack(codec.RC_NOT_AUTHORISED)
             return
         token, topic = split
-        cached = self.front._auth.get(token)
-        if cached and cached[1] > time.monotonic() and cached[0] is not None:
-            self._dispatch(cached[0], token, topic, packet.payload, ack)
-        else:
-            self.loop.create_task(self._authenticate_then(token, topic, packet.payload, ack))
+        self._route(token, topic, packet.payload, ack)
 
-    async def _authenticate_then(self, token, topic, payload, ack) -> None:
-        try:
-            device = await self.front.authenticate(token)
-        except Exception:
-            log.exception("authenticate failed; the broker will redeliver")
+    def _route(self, token: str, topic: str, payload: bytes, ack) -> None:
+        """Hand a message on in the order the broker delivered it, looking its token up if need be."""
+        waiting = self._waiting.get(token)
+        if waiting is not None:  # the token is being looked up: queue behind the device's earlier messages
+            waiting.append((topic, payload, ack))
             return
-        if device is None:
+        seen, device = self.front.cached_device(token)
+        if not seen:
+            self._waiting[token] = [(topic, payload, ack)]
+            self.loop.create_task(self._look_up(token))
+        elif device is None:
             self.front.reject(UNKNOWN_TOKEN)
             ack(codec.RC_NOT_AUTHORISED)
-            return
-        self._dispatch(device, token, topic, payload, ack)
+        else:
+            self._dispatch(device, token, topic, payload, ack)
+
+    async def _look_up(self, token: str) -> None:
+        delay = 0.5
+        while True:
+            try:
+                device = await self.front.authenticate(token)
+                break
+            except Exception:  # the database is away: the messages wait (unacknowledged) and we try again
+                log.exception("looking up a device token failed; trying again in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        waiting = self._waiting[token]
+        while waiting:  # a message received while these are handed on joins the end of the list
+            topic, payload, ack = waiting.pop(0)
+            if device is None:
+                self.front.reject(UNKNOWN_TOKEN)
+                ack(codec.RC_NOT_AUTHORISED)
+            else:
+                self._dispatch(device, token, topic, payload, ack)
+        del self._waiting[token]
 
     def _dispatch(self, device, token, topic, payload, ack) -> None:
         def respond(reply_topic, answer, _token=token):

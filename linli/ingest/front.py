@@ -11,6 +11,7 @@ one store_telemetry() call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -75,6 +76,48 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+class Turns:
+    """Tickets that let writer threads take turns in the order their batches were formed.
+
+    Two writers store two batches at once (their commits overlap), but the rule engine must see each device's
+    readings in arrival order: a reading evaluated after a newer one of the same key counts as late and is
+    skipped, so a threshold crossing would go unseen. The store runs only its rule evaluation inside its turn.
+    """
+
+    WAIT_S = 30.0  # a writer stuck longer than this must not stop the others for ever
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._issued = 0
+        self._serving = 0
+        self._done: set[int] = set()
+
+    def ticket(self) -> int:
+        with self._cond:
+            self._issued += 1
+            return self._issued - 1
+
+    @contextlib.contextmanager
+    def turn(self, ticket: int):
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._serving >= ticket, self.WAIT_S):
+                log.warning("batch %d evaluated out of turn: an earlier writer is stuck", ticket)
+        try:
+            yield
+        finally:
+            self.done(ticket)
+
+    def done(self, ticket: int) -> None:
+        """The ticket's turn is over (also when its store failed before the rules ran); idempotent."""
+        with self._cond:
+            self._done.add(ticket)
+            while self._serving in self._done:
+                self._done.discard(self._serving)
+                self._serving += 1
+            self._done = {t for t in self._done if t >= self._serving}
+            self._cond.notify_all()
+
+
 class Batcher:
     """Collects readings from many messages and stores them with one store_telemetry() call at a time.
 
@@ -97,6 +140,7 @@ class Batcher:
         # Several writers overlap their commits' waits (fsync); each batch is still one transaction.
         self.writers = writers
         self.executor = ThreadPoolExecutor(writers, thread_name_prefix="linli-store")
+        self.turns = Turns()
         self._readings: list = []
         self._callbacks: list = []  # (callback, number of readings) per message, in arrival order
         self._timer = None
@@ -133,15 +177,22 @@ class Batcher:
         readings, callbacks = self._readings, self._callbacks
         self._readings, self._callbacks = [], []
         self._writing += 1
-        future = self.loop.run_in_executor(self.executor, self._write, readings, callbacks)
+        ticket = self.turns.ticket()
+        future = self.loop.run_in_executor(self.executor, self._write, readings, callbacks, ticket)
         future.add_done_callback(lambda f: self._written(f, callbacks))
 
-    def _write(self, readings, callbacks):
+    def _write(self, readings, callbacks, ticket):
         """In the writer thread: store, retrying; isolate a poison message rather than block everything."""
+        try:
+            return self._write_in_turn(readings, callbacks, lambda: self.turns.turn(ticket))
+        finally:
+            self.turns.done(ticket)
+
+    def _write_in_turn(self, readings, callbacks, turn):
         delay = 0.2
         for _attempt in range(3):
             try:
-                changes = self.store(readings) if readings else []
+                changes = self.store(readings, turn=turn) if readings else []
                 return [(cb, 0) for cb, _ in callbacks], changes
             except Exception:
                 log.exception("store_telemetry failed for %d readings; retrying", len(readings))
@@ -154,7 +205,7 @@ class Batcher:
             part = readings[start : start + count]
             start += count
             try:
-                changes.extend(self.store(part) if part else [])
+                changes.extend(self.store(part, turn=turn) if part else [])
                 results.append((callback, 0))
             except Exception:
                 log.exception("dropping one message of %d readings that cannot be stored", count)
@@ -208,6 +259,9 @@ class Batcher:
             if self._writing < self.writers and self._callbacks:
                 self._flush()
             await asyncio.sleep(0.01)
+
+    def close(self) -> None:
+        close_executor(self.executor)
 
 
 class Front:
@@ -282,6 +336,23 @@ class Front:
             self._auth[token] = (device, now + (self.auth_ttl if device else min(self.auth_ttl, 10.0)))
             return device
         return await asyncio.shield(pending)
+
+    def cached_device(self, token: str) -> tuple[bool, object]:
+        """(seen, device) for a token looked up before, without waiting; device None = an unknown token.
+
+        For the per-message path of broker mode, where the broker has authenticated the device already: an
+        expired entry is still answered while it is looked up again in the background, so a device's messages
+        never wait (or overtake each other) for a lookup of a token the process knows. A revoked token stops
+        being accepted one lookup after `auth_ttl`.
+        """
+        cached = self._auth.get(token)
+        if cached is None:
+            return False, None
+        device, expires = cached
+        if expires <= time.monotonic() and token not in self._auth_pending:
+            task = self.loop.create_task(self.authenticate(token))
+            task.add_done_callback(_log_failure)
+        return True, device
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.rejected[reason] += count
@@ -465,13 +536,18 @@ class Front:
 
     def close(self) -> None:
         """Stop the worker threads and close their database connections (a test database can be dropped)."""
-        for executor in (self.executor, self.batcher.executor):
-            # one task per possible thread: held at the barrier, no thread can take two
-            threads = executor._max_workers
-            barrier = threading.Barrier(threads, timeout=5)
-            for _ in range(threads):
-                executor.submit(_close_db, barrier)
-            executor.shutdown(wait=True)
+        close_executor(self.executor)
+        self.batcher.close()
+
+
+def close_executor(executor: ThreadPoolExecutor) -> None:
+    """Shut a pool down after every one of its threads has closed its database connection."""
+    # one task per possible thread: held at the barrier, no thread can take two
+    threads = executor._max_workers
+    barrier = threading.Barrier(threads, timeout=5)
+    for _ in range(threads):
+        executor.submit(_close_db, barrier)
+    executor.shutdown(wait=True)
 
 
 def _retry_locked(fn, *args):

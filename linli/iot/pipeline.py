@@ -6,6 +6,7 @@ database connection). The ingest service calls nothing else of ``linli.iot``. Se
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import secrets
@@ -291,10 +292,15 @@ def _existing(device_ids) -> set[int]:
     return {d for d in device_ids if d in _known_devices}
 
 
-def store_telemetry(readings: list[Reading], *, engine: rules.RuleEngine | None = None) -> list[AlarmChange]:
+def store_telemetry(
+    readings: list[Reading], *, engine: rules.RuleEngine | None = None, turn=None
+) -> list[AlarmChange]:
     """Store a batch durably (one transaction), update latest values and activity, evaluate the rules and
     write alarm changes; returns them. Duplicate (device, key, ts) points are stored once; readings of unknown
-    devices are refused and counted, never fail the batch."""
+    devices are refused and counted, never fail the batch.
+
+    ``turn``: a context manager factory that callers storing several batches at once pass, so that the rules
+    see the batches in the order they arrived (see linli.ingest.front.Turns)."""
     engine = engine or rules.engine
     points, refused = _points(readings)
     if refused:
@@ -318,7 +324,8 @@ def store_telemetry(readings: list[Reading], *, engine: rules.RuleEngine | None 
             items.sort(key=lambda item: item[0])
         device_ids = sorted(by_device)
         try:
-            ops = engine.evaluate(by_device)
+            with turn() if turn is not None else contextlib.nullcontext():
+                ops = engine.evaluate(by_device)
             due = _activity_due(device_ids)
             with transaction.atomic():
                 storage.write_points(points)
