@@ -338,12 +338,53 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def family(pid: int) -> list[int]:
+    """A process and its descendants (the gateway's supervisor and its processes)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            children = []
+        todo.extend(int(c) for c in children)
+    return found
+
+
 def cpu_s(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
         return 0.0
+
+
+def cpu_by_role(service_pids) -> dict[str, float]:
+    """CPU seconds used so far by every process on the machine, by role (where the 2 cores go)."""
+    roles: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        if comm == "mosquitto":
+            role = "Mosquitto"
+        elif pid in service_pids:
+            role = "ingest service"
+        elif comm.startswith("postgres"):
+            role = "PostgreSQL"
+        elif b"--loadgen" in cmdline or b"--bare" in cmdline:
+            role = "load generator" if b"--loadgen" in cmdline else "bare subscriber"
+        else:
+            role = "other"
+        roles[role] = roles.get(role, 0.0) + cpu_s(pid)
+    return roles
 
 
 class Sampler(threading.Thread):
@@ -356,6 +397,7 @@ class Sampler(threading.Thread):
         self.rss: list[float] = []
         self.load: list[float] = []
         self.alarm_seen: dict[int, float] = {}
+        self.cpu: list[tuple[float, dict]] = []  # (time, cpu_by_role) once a second
 
     def run(self):
         from django.db import connection
@@ -373,6 +415,7 @@ class Sampler(threading.Thread):
                     self.alarm_seen.setdefault(n, now)
                 if now - last >= 1.0:
                     last = now
+                    self.cpu.append((now, cpu_by_role(self.pids)))
                     self.rss.append(sum(rss_mb(pid) for pid in self.pids))
                     self.load.append(os.getloadavg()[0])
                 time.sleep(0.05)
@@ -402,6 +445,15 @@ def run_loadgens(host, port, devices, *, rate, duration, mode, processes, alarm_
     return results
 
 
+def cores_by_role(cpu: list[tuple[float, dict]], start: float, end: float) -> dict[str, float]:
+    """Cores used on average by each role between two times (the steady part of a run)."""
+    inside = [(t, roles) for t, roles in cpu if start <= t <= end]
+    if len(inside) < 2:
+        return {}
+    (t0, first), (t1, last) = inside[0], inside[-1]
+    return {role: round((last[role] - first.get(role, 0.0)) / (t1 - t0), 2) for role in last}
+
+
 def summarise(results, alarm_seen, duration):
     sent = sum(r["sent"] for r in results)
     acked = sum(r["acked"] for r in results)
@@ -429,6 +481,7 @@ def summarise(results, alarm_seen, duration):
         "sent": sent,
         "acked": acked,
         "failed": failed,
+        "acks_per_second": [per_second.get(s, 0) for s in range(int(duration) + 5)],
         "rate": sum(per_second.get(s, 0) for s in range(int(duration))) / duration if duration else 0,
         "window_min": min(windows) if windows else 0,
         "window_median": statistics.median(windows) if windows else 0,
@@ -441,8 +494,10 @@ def summarise(results, alarm_seen, duration):
     }
 
 
-def start_service(cmd, env, port):
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def start_service(cmd, env, port, log_path):
+    # the service's log (a stats line every 5 s) goes to a file: a pipe nobody reads would block it
+    env = {**env, "LINLI_INGEST_STATS_S": "5"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(log_path, "ab"))
     wait_port(port) if port else None
     return proc
 
@@ -481,7 +536,9 @@ def measure(label, service_pids_fn, loadgen_kwargs, duration, expect_rows_per_ms
     t0 = time.time()
     results = run_loadgens(duration=duration, **loadgen_kwargs)
     summary = summarise(results, sampler.alarm_seen, duration)
-    expected = summary["acked"] * expect_rows_per_msg
+    # every message sent is stored exactly once (a message stored whose PUBACK had not arrived when the load
+    # generator stopped is not lost); and no acknowledged message is missing
+    expected = summary["sent"] * expect_rows_per_msg
     deadline = time.time() + 300
     rows = row_count()
     while rows < expected and time.time() < deadline:
@@ -493,6 +550,8 @@ def measure(label, service_pids_fn, loadgen_kwargs, duration, expect_rows_per_ms
     summary["durable_rate"] = rows / expect_rows_per_msg / (time.time() - publish_start)
     time.sleep(1.0)
     summary["alarm_seen_late"] = sum(1 for r in results for n, _ in r["alarms"] if n in sampler.alarm_seen)
+    # the steady part: from 10 s after the first publish to 2 s before the load generators stop
+    summary["cores"] = cores_by_role(sampler.cpu, publish_start + 10, publish_start + duration - 2)
     sampler.stop.set()
     sampler.join(5)
     summary.update(
@@ -517,14 +576,16 @@ def bench(args) -> list[dict]:
     work = Path(tempfile.mkdtemp(prefix="linli-bench-"))
     base = dict(host="127.0.0.1", processes=args.processes, inflight=args.inflight)
 
-    def gateway_run(label, devices, rate, duration, alarm_rate, children=0):
+    def gateway_run(label, devices, rate, duration, alarm_rate, children=0, processes=args.gateway_processes):
         prepare(devices, children)
         port = free_port()
-        service = start_service([PYTHON, "-m", "linli.cli", "ingest", "--port", str(port)], env, port)
+        command = [PYTHON, "-m", "linli.cli", "ingest", "--port", str(port), "--processes", str(processes)]
+        service = start_service(command, env, port, work / f"{label}.log")
+        time.sleep(2 if processes > 1 else 0)  # every process listening
         try:
             return measure(
                 label,
-                lambda: [service.pid],
+                lambda: family(service.pid),
                 dict(
                     base,
                     port=port,
@@ -536,15 +597,16 @@ def bench(args) -> list[dict]:
                 ),
                 duration,
                 extra={
-                    "mode": "device gateway",
+                    "mode": "device gateway" + (f" ({processes} processes)" if processes > 1 else ""),
                     "devices": devices * (children or 1),
                     "connections": devices,
+                    "processes": processes,
                 },
             )
         finally:
             stop(service)
 
-    def broker_run(label, devices, rate, duration, alarm_rate, workers=1):
+    def broker_run(label, devices, rate, duration, alarm_rate, workers=args.broker_workers):
         prepare(devices)
         mosq, port, config = start_mosquitto(devices, work / label)
         services = [
@@ -553,6 +615,7 @@ def bench(args) -> list[dict]:
                 + ([] if w == 0 else ["--no-downlink"]),
                 env,
                 None,
+                work / f"{label}-{w}.log",
             )
             for w in range(workers)
         ]
@@ -563,7 +626,7 @@ def bench(args) -> list[dict]:
                 lambda: [s.pid for s in services] + [mosq.pid],
                 dict(base, port=port, devices=devices, rate=rate, mode="broker", alarm_rate=alarm_rate),
                 duration,
-                extra={"mode": f"broker ({workers} worker)", "devices": devices, "connections": devices},
+                extra={"mode": f"broker ({workers} worker{'s' if workers > 1 else ''})", "devices": devices, "connections": devices},
             )
         finally:
             for s in services:
@@ -650,11 +713,17 @@ def report(results: list[dict], args) -> str:
         "## Sustained load",
         "",
         "| run | devices | offered | PUBACKs/s (avg) | worst 10 s window | median 10 s window | durable msg/s | sent "
-        "| acked | rows (= 3 × acked?) | alarms p50 / p99 / max (s) | RSS max | load avg |",
+        "| acked | rows (= 3 × sent?) | alarm latency p50 / p99 / max, s (seen in run / by the end / sent) "
+        "| RSS max | load avg |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     # "-earlier" rows: runs of the same kind kept from an earlier invocation (merged results files)
-    for label in ("gateway-sustained", "gateway-sustained-earlier", "broker-sustained", "broker-sustained-earlier"):
+    for label in (
+        "gateway-sustained",
+        "gateway-sustained-earlier",
+        "broker-sustained",
+        "broker-sustained-earlier",
+    ):
         r = by.get(label)
         if not r:
             continue
@@ -665,9 +734,27 @@ def report(results: list[dict], args) -> str:
             f"{r['window_min']:,.0f} | {r['window_median']:,.0f} | {r['durable_rate']:,.0f} | {r['sent']:,} | "
             f"{r['acked']:,} | "
             f"{r['rows']:,} ({'yes' if r['rows'] == r['expected_rows'] else 'NO'}) | "
-            f"{r['alarm_p50']:.2f} / {r['alarm_p99']:.2f} / {r['alarm_max']:.2f} ({r['alarms_seen']}/{r['alarms_sent']}) | "
+            f"{r['alarm_p50']:.2f} / {r['alarm_p99']:.2f} / {r['alarm_max']:.2f} "
+            f"({r['alarms_seen']}/{r['alarm_seen_late']}/{r['alarms_sent']}) | "
             f"{r['rss_max']:.0f} MB | {r['load_avg']:.1f} |"
         )
+    with_cores = [r for r in results if r.get("cores")]
+    if with_cores:
+        roles = ["ingest service", "PostgreSQL", "load generator", "Mosquitto", "bare subscriber", "other"]
+        lines += [
+            "",
+            "## Where the two cores went (steady part of each run: cores used on average)",
+            "",
+            "| run | " + " | ".join(roles) + " | total |",
+            "|---" * (len(roles) + 2) + "|",
+        ]
+        for r in with_cores:
+            cores = r["cores"]
+            lines.append(
+                f"| {r['label']} ({r['mode']}) | "
+                + " | ".join(f"{cores.get(role, 0):.2f}" for role in roles)
+                + f" | {sum(cores.values()):.2f} |"
+            )
     if "ceiling-bare" in by:
         bare = by["ceiling-bare"]
         lines += [
@@ -746,7 +833,9 @@ def main():
     parser.add_argument("--children", type=int, default=0)
     parser.add_argument("--v311", action="store_true")
     parser.add_argument("--devices", type=int, default=10_000)
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--gateway-processes", type=int, default=1, help="`linli ingest --processes`")
+    parser.add_argument("--broker-workers", type=int, default=1, help="`linli ingest --broker` workers")
     parser.add_argument("--runs", default="gateway,broker,ceiling,scale")
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks/ingest.md"))
     parser.add_argument("--report-from", help="write the report from a results.json of an earlier run")

@@ -78,6 +78,13 @@ def main(argv: list[str] | None = None) -> None:
     ingest.add_argument("--worker-id", default="0", help="persistent session name, unique per worker")
     ingest.add_argument("--no-downlink", action="store_true", help="this worker does not publish downlink")
     ingest.add_argument("--out", default="var/mosquitto", help="mosquitto-config: output directory")
+    ingest.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="gateway processes sharing the port (SO_REUSEPORT: the kernel spreads the connections)",
+    )
+    ingest.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for children
 
     simulate = commands.add_parser("simulate", help="the demo district's devices reporting over MQTT")
     simulate.add_argument("--host", default="127.0.0.1")
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.broker:
             service.run_broker(args.broker, args.worker_id, downlink=not args.no_downlink)
         else:
-            service.run_gateway(args.host, args.port)
+            service.run_gateway(args.host, args.port, processes=args.processes, reuse_port=args.reuse_port)
     elif args.command == "simulate":
         from linli.ingest import service
 

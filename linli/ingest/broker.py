@@ -94,14 +94,14 @@ class BrokerWorker:
     async def start(self) -> None:
         self._tasks.append(self.loop.create_task(self._stay_connected()))
         await asyncio.wait_for(self.connected.wait(), 30)
-        self._tasks.append(self.loop.create_task(self.front.report_rejections()))
+        self._tasks.append(self.loop.create_task(self.front.report_every_second()))
         if self.downlink:
             self._tasks.append(self.loop.create_task(self._poll_downlink()))
 
     async def stop(self) -> None:
         self._stopping = True
         await self.front.batcher.drain()
-        await self.front.flush_rejections()
+        await self.front.flush()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

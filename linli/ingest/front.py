@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -151,6 +152,7 @@ class Batcher:
         self.stored = 0
         self.batches = 0
         self.failures = 0
+        self.write_times: list[float] = []  # seconds per batch written since the last stats line
 
     def add(self, readings: list, callback) -> None:
         self._readings.extend(readings)
@@ -183,10 +185,12 @@ class Batcher:
 
     def _write(self, readings, callbacks, ticket):
         """In the writer thread: store, retrying; isolate a poison message rather than block everything."""
+        started = time.monotonic()
         try:
             return self._write_in_turn(readings, callbacks, lambda: self.turns.turn(ticket))
         finally:
             self.turns.done(ticket)
+            self.write_times.append(time.monotonic() - started)
 
     def _write_in_turn(self, readings, callbacks, turn):
         delay = 0.2
@@ -299,6 +303,7 @@ class Front:
         self._children_pending: dict = {}
         self._children: dict = {}  # (gateway id, child name) -> DeviceRef
         self.rejected: Counter = Counter()
+        self._connections: dict[int, bool] = {}  # device id -> connected, not yet written
         self._unreported: Counter = Counter()
         self.messages = 0
         self.alarm_changes = 0
@@ -358,13 +363,45 @@ class Front:
         self.rejected[reason] += count
         self._unreported[reason] += count
 
-    async def report_rejections(self) -> None:
-        """Every second, hand the rejection counters to the seam (one call per reason, not per message)."""
+    async def report_every_second(self, stats_every: float | None = None) -> None:
+        """Every second, hand the rejection counters and connection changes to the seam (a few calls, not one
+        per message or connection); every `stats_every` seconds (LINLI_INGEST_STATS_S, default 60; 0 = never)
+        log what the process did."""
+        if stats_every is None:
+            stats_every = float(os.environ.get("LINLI_INGEST_STATS_S", 60))
+        last, messages = time.monotonic(), self.messages
         while True:
             await asyncio.sleep(1.0)
-            await self.flush_rejections()
+            await self.flush()
+            now = time.monotonic()
+            if stats_every and now - last >= stats_every:
+                log.info("%s", self.stats(self.messages - messages, now - last))
+                last, messages = now, self.messages
 
-    async def flush_rejections(self) -> None:
+    def stats(self, messages: int, seconds: float) -> str:
+        """One line for the operator: throughput, batch write times, backlog, rejections."""
+        times, self.batcher.write_times = sorted(self.batcher.write_times), []
+        line = f"{messages / seconds:,.0f} msg/s over {seconds:.0f} s; {len(times)} batches"
+        if times:
+            p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+            line += f", write p50 {1000 * p50:.0f} ms, p99 {1000 * p99:.0f} ms, max {1000 * times[-1]:.0f} ms"
+        parts = getattr(self.pipeline, "STORE_SECONDS", None)
+        if parts:
+            spent = dict(parts)
+            parts.clear()
+            per_batch = ", ".join(f"{k} {1000 * v / max(len(times), 1):.0f}" for k, v in spent.items())
+            line += f" (per batch, ms: {per_batch})"
+        line += f"; {self.batcher.pending:,} readings waiting; {self.alarm_changes} alarm changes"
+        if self.rejected:
+            line += "; rejected so far: " + ", ".join(f"{k} {v}" for k, v in sorted(self.rejected.items()))
+        return line
+
+    def connected(self, device_id: int, connected: bool) -> None:
+        """A device (or a device behind a gateway) connected or went away: written with the next flush, so a
+        thousand devices reconnecting after a restart cost one UPDATE, not a thousand."""
+        self._connections[device_id] = connected
+
+    async def flush(self) -> None:
         pending, self._unreported = self._unreported, Counter()
         for reason, count in pending.items():
             try:
@@ -372,6 +409,13 @@ class Front:
             except Exception:
                 log.exception("record_rejected failed")
                 self._unreported[reason] += count
+        changes, self._connections = self._connections, {}
+        if changes:
+            try:
+                await self.call(self.pipeline.mark_connected_many, changes)
+            except Exception:
+                log.exception("mark_connected_many failed")
+                self._connections = {**changes, **self._connections}
 
     def _alarm_changes(self, changes) -> None:
         self.alarm_changes += len(changes)
@@ -498,11 +542,11 @@ class Front:
         if action == "connect":
             name, device_type = payloads.gateway_device(data)
             child = await self.child(gateway, name, device_type)
-            self.fire(pipeline.mark_connected, child.id, True)
+            self.connected(child.id, True)
         elif action == "disconnect":
             name, _ = payloads.gateway_device(data)
             child = await self.child(gateway, name)
-            self.fire(pipeline.mark_connected, child.id, False)
+            self.connected(child.id, False)
         elif action == "attributes":
             for name, values in payloads.gateway_attributes(data).items():
                 child = await self.child(gateway, name)

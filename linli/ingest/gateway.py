@@ -260,7 +260,7 @@ class Connection(asyncio.Protocol):
         if present:
             for packet_id, (topic, payload, _) in list(session.inflight.items()):
                 self.send(codec.publish(topic, payload, 1, packet_id, version=version, dup=True))
-        self.front.fire(self.front.pipeline.mark_connected, device.id, True)
+        self.front.connected(device.id, True)
         self.gateway.device_online(session)
         self._resume()
 
@@ -346,8 +346,17 @@ class Connection(asyncio.Protocol):
 class DeviceGateway:
     """The MQTT server: connections, sessions, keep-alive, downlink delivery."""
 
-    def __init__(self, front: Front, host: str = "127.0.0.1", port: int = 1883, *, max_packet: int = 262_144):
+    def __init__(
+        self,
+        front: Front,
+        host: str = "127.0.0.1",
+        port: int = 1883,
+        *,
+        max_packet: int = 262_144,
+        reuse_port: bool = False,
+    ):
         self.front = front
+        self.reuse_port = reuse_port  # several gateway processes on one port (`linli ingest --processes N`)
         self.host = host
         self.port = port
         self.max_packet = max_packet
@@ -377,13 +386,18 @@ class DeviceGateway:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
-            lambda: Connection(self), self.host, self.port, reuse_address=True, backlog=4096
+            lambda: Connection(self),
+            self.host,
+            self.port,
+            reuse_address=True,
+            reuse_port=self.reuse_port or None,
+            backlog=4096,
         )
         self.port = self.server.sockets[0].getsockname()[1]
         self._tasks = [
             loop.create_task(self._watch_keepalive()),
             loop.create_task(self._downlink()),
-            loop.create_task(self.front.report_rejections()),
+            loop.create_task(self.front.report_every_second()),
         ]
         log.info("device gateway listening on %s:%s (pid %s)", self.host, self.port, os.getpid())
 
@@ -393,7 +407,7 @@ class DeviceGateway:
         for connection in list(self.connections):
             connection.transport.close()
         await self.front.batcher.drain()
-        await self.front.flush_rejections()
+        await self.front.flush()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -429,7 +443,7 @@ class DeviceGateway:
         for child_id in session.children:
             if self.by_device.get(child_id) is session:
                 self.by_device.pop(child_id, None)
-        self.front.fire(self.front.pipeline.mark_connected, session.device.id, False)
+        self.front.connected(session.device.id, False)
         if session.persistent:
             session.gone_at = time.monotonic()
         else:
@@ -503,12 +517,14 @@ class DeviceGateway:
             self._wake.clear()
             try:
                 rescan = [s for s in self.sessions.values() if s.rescan and s.device]
+                ids = []
                 for session in rescan:
                     session.rescan = False
-                    ids = [session.device.id, *session.children]
-                    for device_id in ids:
-                        for downlink in await self.front.call(_pending_for, pipeline, device_id):
-                            self._deliver(downlink)
+                    ids += [session.device.id, *session.children]
+                for start in range(0, len(ids), 1000):  # one query per thousand devices that (re)connected
+                    found = await self.front.call(_pending_for, pipeline, ids[start : start + 1000])
+                    for downlink in found:
+                        self._deliver(downlink)
                 batch = await self.front.call(pipeline.pending_downlink, self._downlink_cursor, 1000)
                 for downlink in batch:
                     self._deliver(downlink)
@@ -529,8 +545,5 @@ class DeviceGateway:
             self._wake.set()
 
 
-def _pending_for(pipeline, device_id: int) -> list:
-    try:
-        return pipeline.pending_downlink(0, 1000, device_id=device_id)
-    except TypeError:  # a seam without the device filter: filter here
-        return [d for d in pipeline.pending_downlink(0, 10_000) if d.device_id == device_id]
+def _pending_for(pipeline, device_ids: list[int]) -> list:
+    return pipeline.pending_downlink(0, 10_000, device_ids=device_ids)

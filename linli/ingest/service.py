@@ -61,11 +61,13 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
-async def gateway_main(host: str, port: int, ready=None, stop: asyncio.Event | None = None) -> None:
+async def gateway_main(
+    host: str, port: int, ready=None, stop: asyncio.Event | None = None, reuse_port: bool = False
+) -> None:
     from .gateway import DeviceGateway
 
     front = Front(**_front_options())
-    gateway = DeviceGateway(front, host, port)
+    gateway = DeviceGateway(front, host, port, reuse_port=reuse_port)
     await gateway.start()
     print(f"Linli device gateway: mqtt://{host}:{gateway.port} (MQTT 3.1.1 and 5)", flush=True)
     if ready is not None:
@@ -94,9 +96,54 @@ async def broker_main(url: str, worker_id: str, downlink: bool) -> None:
         front.close()
 
 
-def run_gateway(host: str, port: int) -> None:
+def run_gateway(host: str, port: int, *, processes: int = 1, reuse_port: bool = False) -> None:
+    if processes > 1:
+        command = [sys.executable, "-m", "linli.cli", "ingest", "--host", host, "--port", str(port)]
+        supervise([*command, "--reuse-port"], processes)
+        return
     _install_uvloop()
-    asyncio.run(gateway_main(host, port))
+    asyncio.run(gateway_main(host, port, reuse_port=reuse_port))
+
+
+def supervise(command: list[str], processes: int) -> None:
+    """Run `processes` gateway processes on one port; start again any that dies, stop all on a signal.
+
+    One Python process is bound by its interpreter lock to about one core; the kernel spreads connections over
+    processes that listen with SO_REUSEPORT, so N processes use N cores without a load balancer in front. A
+    device's messages all arrive on its one connection, so each device's rule state stays in one process.
+    """
+    import subprocess
+    import time
+
+    stopping = False
+    children: list = [None] * processes
+
+    def stop(signum, _frame):
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            if child is not None and child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    started = [0.0] * processes
+    while not stopping:
+        for i, child in enumerate(children):
+            if child is None or child.poll() is not None:
+                if child is not None:
+                    log.error("gateway process %d (pid %d) ended with %s; starting it again", i, child.pid,
+                              child.returncode)  # fmt: skip
+                    time.sleep(max(0.0, 1.0 - (time.monotonic() - started[i])))  # not in a tight loop
+                started[i] = time.monotonic()
+                children[i] = subprocess.Popen(command)
+        time.sleep(0.5)
+    for child in children:
+        if child is not None:
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                child.kill()
 
 
 def run_broker(url: str, worker_id: str, downlink: bool) -> None:

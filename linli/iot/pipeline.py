@@ -11,6 +11,7 @@ import hmac
 import logging
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,6 +39,7 @@ __all__ = [
     "get_attributes",
     "list_devices",
     "mark_connected",
+    "mark_connected_many",
     "pending_downlink",
     "provision",
     "record_rejected",
@@ -139,14 +141,11 @@ def device_by_id(device_id: int) -> DeviceRef | None:
 
 def sweep() -> dict[str, int]:
     """What happens because time passes (offline and no-data alarms, RPC timeouts, lighting schedules, next
-    months' partitions). The ingest service calls it about once a minute (``SWEEP_INTERVAL_S``); it is
-    idempotent, so several processes calling it is harmless."""
+    months' partitions). The core worker runs it about once a minute (job ``iot.sweep``); it is idempotent,
+    so several processes calling it is harmless."""
     from . import services
 
     return services.sweep()
-
-
-SWEEP_INTERVAL_S = 60
 
 
 def list_devices(limit: int | None = None, region_prefix: str = "") -> list[DeviceRef]:
@@ -292,6 +291,20 @@ def _existing(device_ids) -> set[int]:
     return {d for d in device_ids if d in _known_devices}
 
 
+# Seconds spent in each part of store_telemetry by this process, for the ingest service's stats line
+# ("commit" includes the parts inside the transaction, the commit itself and what runs after it).
+STORE_SECONDS: Counter = Counter()
+
+
+@contextlib.contextmanager
+def _timed(part: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        STORE_SECONDS[part] += time.perf_counter() - start
+
+
 def store_telemetry(
     readings: list[Reading], *, engine: rules.RuleEngine | None = None, turn=None
 ) -> list[AlarmChange]:
@@ -308,7 +321,8 @@ def store_telemetry(
     if not points:
         return []
     for attempt in range(4):
-        known = _existing({p.device_id for p in points})
+        with _timed("lookups"):
+            known = _existing({p.device_id for p in points})
         if len(known) < len({p.device_id for p in points}):
             dropped = [p for p in points if p.device_id not in known]
             record_rejected("unknown_device", len(dropped))
@@ -324,14 +338,17 @@ def store_telemetry(
             items.sort(key=lambda item: item[0])
         device_ids = sorted(by_device)
         try:
-            with turn() if turn is not None else contextlib.nullcontext():
+            with _timed("rules"), turn() if turn is not None else contextlib.nullcontext():
                 ops = engine.evaluate(by_device)
             due = _activity_due(device_ids)
-            with transaction.atomic():
-                storage.write_points(points)
+            with _timed("commit"), transaction.atomic():
+                with _timed("points"):
+                    storage.write_points(points)
                 if due:
-                    Device.objects.filter(pk__in=due).update(last_activity=clock.now())
-                changes = rules.apply_ops(ops)
+                    with _timed("activity"):
+                        Device.objects.filter(pk__in=due).update(last_activity=clock.now())
+                with _timed("alarms"):
+                    changes = rules.apply_ops(ops)
             stamp = time.monotonic()
             for device_id in due:
                 _activity_written[device_id] = stamp
@@ -405,8 +422,11 @@ def rpc_from_device(device_id: int, method: str, params) -> object | None:
     return None
 
 
-def pending_downlink(since_id: int = 0, limit: int = 1000, device_id: int | None = None) -> list[Downlink]:
-    """Queued server→device messages after ``since_id`` (ids only grow), expired ones time out."""
+def pending_downlink(
+    since_id: int = 0, limit: int = 1000, device_id: int | None = None, device_ids=None
+) -> list[Downlink]:
+    """Queued server→device messages after ``since_id`` (ids only grow), for one device or several if asked;
+    expired ones time out."""
     now = clock.now()
     DownlinkRow.objects.filter(status=DownlinkRow.Status.QUEUED, expires_at__lt=now).update(
         status=DownlinkRow.Status.TIMEOUT
@@ -414,6 +434,8 @@ def pending_downlink(since_id: int = 0, limit: int = 1000, device_id: int | None
     rows = DownlinkRow.objects.filter(status=DownlinkRow.Status.QUEUED, pk__gt=since_id)
     if device_id is not None:
         rows = rows.filter(device_id=device_id)
+    if device_ids is not None:
+        rows = rows.filter(device_id__in=list(device_ids))
     return [
         Downlink(r.pk, r.device_id, r.kind, r.payload, r.rpc_id, r.expires_at)
         for r in rows.order_by("pk")[:limit]
@@ -450,10 +472,19 @@ def rpc_response(device_id: int, rpc_id: int, response) -> None:
 
 
 def mark_connected(device_id: int, connected: bool) -> None:
-    changes: dict = {"connected": connected}
-    if connected:
-        changes["last_activity"] = clock.now()
-    Device.objects.filter(pk=device_id).update(**changes)
+    mark_connected_many({device_id: connected})
+
+
+def mark_connected_many(changes: dict[int, bool]) -> None:
+    """Connection state of many devices at once ({device id: connected}); connecting counts as activity."""
+    now = clock.now()
+    up = [device_id for device_id, connected in changes.items() if connected]
+    down = [device_id for device_id, connected in changes.items() if not connected]
+    with transaction.atomic():
+        if up:
+            Device.objects.filter(pk__in=up).update(connected=True, last_activity=now)
+        if down:
+            Device.objects.filter(pk__in=down).update(connected=False)
 
 
 def record_rejected(reason: str, count: int = 1) -> None:
