@@ -6,12 +6,12 @@ INSTALLED := $(VENV)/.installed
 ASSETS := linli/static/vendor/.built
 PG_URL ?= postgres://postgres@127.0.0.1:5432/linli
 
-.PHONY: demo test test-sqlite test-postgres lint install assets messages chromium postgres mosquitto serve bench bench-grid clean
+.PHONY: demo test test-sqlite test-postgres lint install assets messages chromium postgres mosquitto redis serve bench bench-grid clean
 
 demo: install assets
 	$(BIN)/linli demo
 
-test: install assets chromium postgres mosquitto lint test-sqlite test-postgres
+test: install assets chromium postgres mosquitto redis lint test-sqlite test-postgres
 
 test-sqlite:
 	@echo "== tests on SQLite =="
@@ -52,6 +52,9 @@ postgres:
 
 mosquitto:
 	@scripts/ensure-mosquitto
+
+redis:
+	@scripts/ensure-redis
 
 serve: install assets
 	$(BIN)/linli serve

@@ -568,8 +568,31 @@ def measure(label, service_pids_fn, loadgen_kwargs, duration, expect_rows_per_ms
     return summary
 
 
+# PostgreSQL settings for a write-heavy load (docs/operations.md): checkpoints by time rather than every
+# gigabyte of WAL, and full-page images compressed. All reloadable; `--tune-postgres` sets them for the run and
+# puts them back afterwards.
+TUNING = {"max_wal_size": "8GB", "checkpoint_timeout": "15min", "wal_compression": "on"}
+
+
+def tune_postgres(on: bool) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for name, value in TUNING.items():
+            if on:
+                cursor.execute(f"ALTER SYSTEM SET {name} = %s", [value])
+            else:
+                cursor.execute(f"ALTER SYSTEM RESET {name}")
+        cursor.execute("SELECT pg_reload_conf()")
+        if on:
+            cursor.execute("CHECKPOINT")  # start the run with a fresh checkpoint cycle
+    connection.close()
+
+
 def bench(args) -> list[dict]:
     setup_django()
+    if args.tune_postgres:
+        tune_postgres(True)
     env = dict(os.environ)
     runs = args.runs.split(",")
     out = []
@@ -696,6 +719,8 @@ def bench(args) -> list[dict]:
             out.append(gateway_run("scale-100k", 1000, 0, d * 2, 0, children=100))
     finally:
         (work / "results.json").write_text(json.dumps(out, indent=1))
+        if args.tune_postgres:
+            tune_postgres(False)
     return out
 
 
@@ -708,7 +733,12 @@ def report(results: list[dict], args) -> str:
         f"{os.cpu_count()} cores shared by PostgreSQL, Mosquitto, the ingest service, the load generator "
         f"({args.processes} processes, our asyncio MQTT client) and other work; the load average during each run "
         "is in the tables. PostgreSQL with the alarm rule `temperature > 60` on every device. QoS 1, every "
-        'message `{"ts","values":{temperature, humidity, seq}}` = 3 data points; PUBACK only after commit.',
+        'message `{"ts","values":{temperature, humidity, seq}}` = 3 data points; PUBACK only after commit. '
+        + (
+            f"PostgreSQL settings for the run (`--tune-postgres`): {', '.join(f'{k} = {v}' for k, v in TUNING.items())}."
+            if args.tune_postgres
+            else "PostgreSQL as installed."
+        ),
         "",
         "## Sustained load",
         "",
@@ -836,6 +866,8 @@ def main():
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--gateway-processes", type=int, default=1, help="`linli ingest --processes`")
     parser.add_argument("--broker-workers", type=int, default=1, help="`linli ingest --broker` workers")
+    parser.add_argument("--tune-postgres", action="store_true", help=f"ALTER SYSTEM {TUNING} for the run")
+    parser.add_argument("--earlier", help="a results.json whose runs are added to the report")
     parser.add_argument("--runs", default="gateway,broker,ceiling,scale")
     parser.add_argument("--out", default=str(ROOT / "docs/benchmarks/ingest.md"))
     parser.add_argument("--report-from", help="write the report from a results.json of an earlier run")
@@ -852,6 +884,8 @@ def main():
         results = json.loads(Path(args.report_from).read_text())
     else:
         results = bench(args)
+    if args.earlier:
+        results += json.loads(Path(args.earlier).read_text())
     path = Path(args.out)
     old = path.read_text() if path.exists() else ""
     text = merge(report(results, args), old)

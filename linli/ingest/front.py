@@ -11,7 +11,6 @@ one store_telemetry() call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
@@ -77,55 +76,31 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class Turns:
-    """Tickets that let writer threads take turns in the order their batches were formed.
+class Lane:
+    """One writer thread and the batch growing for it. A device's readings always take the same lane."""
 
-    Two writers store two batches at once (their commits overlap), but the rule engine must see each device's
-    readings in arrival order: a reading evaluated after a newer one of the same key counts as late and is
-    skipped, so a threshold crossing would go unseen. The store runs only its rule evaluation inside its turn.
-    """
-
-    WAIT_S = 30.0  # a writer stuck longer than this must not stop the others for ever
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._issued = 0
-        self._serving = 0
-        self._done: set[int] = set()
-
-    def ticket(self) -> int:
-        with self._cond:
-            self._issued += 1
-            return self._issued - 1
-
-    @contextlib.contextmanager
-    def turn(self, ticket: int):
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._serving >= ticket, self.WAIT_S):
-                log.warning("batch %d evaluated out of turn: an earlier writer is stuck", ticket)
-        try:
-            yield
-        finally:
-            self.done(ticket)
-
-    def done(self, ticket: int) -> None:
-        """The ticket's turn is over (also when its store failed before the rules ran); idempotent."""
-        with self._cond:
-            self._done.add(ticket)
-            while self._serving in self._done:
-                self._done.discard(self._serving)
-                self._serving += 1
-            self._done = {t for t in self._done if t >= self._serving}
-            self._cond.notify_all()
+    def __init__(self, index: int):
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"linli-store-{index}")
+        self.readings: list = []
+        self.callbacks: list = []  # (callback, number of readings) per message, in arrival order
+        self.timer = None
+        self.writing = False
 
 
 class Batcher:
-    """Collects readings from many messages and stores them with one store_telemetry() call at a time.
+    """Collects readings from many messages and stores them with one store_telemetry() call per batch.
 
     A message's callback runs (in the event loop) only after the batch holding it has been committed, so a
-    PUBACK means "durable". One writer thread keeps batches in order; while it writes, the next batch grows,
-    so the batch size adapts to the load. Past `max_pending` readings the front reports overload and the
-    transports pause reading (TCP back-pressure reaches the devices) until half of it is drained.
+    PUBACK means "durable". There are `writers` lanes, each with one writer thread writing one batch at a time
+    while its next batch grows, so the batch size adapts to the load. A message goes to the lane of its key
+    (the device, or the gateway it comes through), so:
+    - a device's readings are stored and evaluated by the rules in the order they arrived (a reading older
+      than one already evaluated counts as late and is skipped: out of order, a threshold crossing followed by
+      a normal reading could go unseen), and
+    - two writers never update the same device's rows at once (latest values, activity, alarms): their commits
+      overlap without waiting for each other's row locks, and cannot deadlock.
+    Past `max_pending` readings the front reports overload and the transports pause reading (TCP back-pressure
+    reaches the devices) until half of it is drained.
     """
 
     def __init__(
@@ -138,14 +113,7 @@ class Batcher:
         self.max_pending = max_pending
         self.on_changes = on_changes
         self.on_failure = None  # fn(reason) for a message that could not be stored
-        # Several writers overlap their commits' waits (fsync); each batch is still one transaction.
-        self.writers = writers
-        self.executor = ThreadPoolExecutor(writers, thread_name_prefix="linli-store")
-        self.turns = Turns()
-        self._readings: list = []
-        self._callbacks: list = []  # (callback, number of readings) per message, in arrival order
-        self._timer = None
-        self._writing = 0  # batches being written now
+        self.lanes = [Lane(i) for i in range(max(1, writers))]
         self.pending = 0  # readings accepted but not yet durable
         self.paused = False
         self._drain_listeners: list = []
@@ -154,49 +122,48 @@ class Batcher:
         self.failures = 0
         self.write_times: list[float] = []  # seconds per batch written since the last stats line
 
-    def add(self, readings: list, callback) -> None:
-        self._readings.extend(readings)
-        self._callbacks.append((callback, len(readings)))
+    def add(self, readings: list, callback, key: int = 0) -> None:
+        lane = self.lanes[key % len(self.lanes)]
+        lane.readings.extend(readings)
+        lane.callbacks.append((callback, len(readings)))
         self.pending += len(readings)
         if self.pending > self.max_pending and not self.paused:
             self.paused = True
-        if self._writing >= self.writers:
+        if lane.writing:
             return
-        if len(self._readings) >= self.max_batch:
-            self._flush()
-        elif self._timer is None:
-            self._timer = self.loop.call_later(self.max_delay, self._flush)
+        if len(lane.readings) >= self.max_batch:
+            self._flush(lane)
+        elif lane.timer is None:
+            lane.timer = self.loop.call_later(self.max_delay, self._flush, lane)
 
     def on_drain(self, listener) -> None:
         self._drain_listeners.append(listener)
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._writing >= self.writers or not self._callbacks:
+    def _flush(self, lane: Lane) -> None:
+        if lane.timer is not None:
+            lane.timer.cancel()
+            lane.timer = None
+        if lane.writing or not lane.callbacks:
             return
-        readings, callbacks = self._readings, self._callbacks
-        self._readings, self._callbacks = [], []
-        self._writing += 1
-        ticket = self.turns.ticket()
-        future = self.loop.run_in_executor(self.executor, self._write, readings, callbacks, ticket)
-        future.add_done_callback(lambda f: self._written(f, callbacks))
+        readings, callbacks = lane.readings, lane.callbacks
+        lane.readings, lane.callbacks = [], []
+        lane.writing = True
+        future = self.loop.run_in_executor(lane.executor, self._write, readings, callbacks)
+        future.add_done_callback(lambda f: self._written(f, lane, callbacks))
 
-    def _write(self, readings, callbacks, ticket):
-        """In the writer thread: store, retrying; isolate a poison message rather than block everything."""
+    def _write(self, readings, callbacks):
+        """In the lane's thread: store, retrying; isolate a poison message rather than block everything."""
         started = time.monotonic()
         try:
-            return self._write_in_turn(readings, callbacks, lambda: self.turns.turn(ticket))
+            return self._write_batch(readings, callbacks)
         finally:
-            self.turns.done(ticket)
             self.write_times.append(time.monotonic() - started)
 
-    def _write_in_turn(self, readings, callbacks, turn):
+    def _write_batch(self, readings, callbacks):
         delay = 0.2
         for _attempt in range(3):
             try:
-                changes = self.store(readings, turn=turn) if readings else []
+                changes = self.store(readings) if readings else []
                 return [(cb, 0) for cb, _ in callbacks], changes
             except Exception:
                 log.exception("store_telemetry failed for %d readings; retrying", len(readings))
@@ -209,7 +176,7 @@ class Batcher:
             part = readings[start : start + count]
             start += count
             try:
-                changes.extend(self.store(part, turn=turn) if part else [])
+                changes.extend(self.store(part) if part else [])
                 results.append((callback, 0))
             except Exception:
                 log.exception("dropping one message of %d readings that cannot be stored", count)
@@ -226,8 +193,8 @@ class Batcher:
         except Exception:  # noqa: BLE001 — closing a broken connection may itself fail
             pass
 
-    def _written(self, future, callbacks):
-        self._writing -= 1
+    def _written(self, future, lane: Lane, callbacks):
+        lane.writing = False
         count = sum(n for _, n in callbacks)
         self.pending -= count
         try:
@@ -253,19 +220,20 @@ class Batcher:
             self.paused = False
             for listener in self._drain_listeners:
                 listener()
-        if self._callbacks:
-            if len(self._readings) >= self.max_batch or self._timer is None:
-                self._flush()
+        if lane.callbacks and (len(lane.readings) >= self.max_batch or lane.timer is None):
+            self._flush(lane)
 
     async def drain(self) -> None:
         """Wait until everything accepted so far is durable (used at shutdown)."""
-        while self.pending or self._writing or self._callbacks:
-            if self._writing < self.writers and self._callbacks:
-                self._flush()
+        while self.pending or any(lane.writing or lane.callbacks for lane in self.lanes):
+            for lane in self.lanes:
+                if not lane.writing and lane.callbacks:
+                    self._flush(lane)
             await asyncio.sleep(0.01)
 
     def close(self) -> None:
-        close_executor(self.executor)
+        for lane in self.lanes:
+            close_executor(lane.executor)
 
 
 class Front:
@@ -476,7 +444,7 @@ class Front:
     def store(self, device_id: int, entries, ack) -> None:
         Reading = self.pipeline.Reading
         readings = [Reading(device_id, ts, values) for ts, values in entries]
-        self.batcher.add(readings, ack)
+        self.batcher.add(readings, ack, device_id)
 
     def _spawn(self, coro, ack) -> None:
         task = self.loop.create_task(coro)
@@ -537,7 +505,7 @@ class Front:
             for name, entries in per_device.items():
                 child = await self.child(gateway, name)
                 readings.extend(Reading(child.id, ts, values) for ts, values in entries)
-            self.batcher.add(readings, ack)
+            self.batcher.add(readings, ack, gateway.id)  # its children's readings all come through it
             return
         if action == "connect":
             name, device_type = payloads.gateway_device(data)

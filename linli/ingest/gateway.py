@@ -27,6 +27,7 @@ from .front import (
     UNKNOWN_TOKEN,
     Front,
 )
+from .shared import CONNECTED_TTL, SharedSessions
 
 log = logging.getLogger("linli.ingest.gateway")
 
@@ -50,6 +51,7 @@ class Session:
     gone_at: float | None = None
     children: dict = field(default_factory=dict)  # child device id -> child name (gateway sessions)
     rescan: bool = False
+    attached_at: float = 0.0  # wall-clock time of the latest connect (ordering takeovers across processes)
 
     def packet_id(self) -> int:
         for _ in range(65535):
@@ -251,7 +253,10 @@ class Connection(asyncio.Protocol):
             expiry = min(packet.properties.get(codec.SESSION_EXPIRY, 0), MAX_SESSION_EXPIRY)
         else:
             expiry = 0 if packet.clean_start else MAX_SESSION_EXPIRY
-        session, present = self.gateway.attach(self, client_id, device, packet.clean_start, expiry)
+        stored = await self.gateway.claim(client_id, packet.clean_start)
+        if self.closed:
+            return
+        session, present = self.gateway.attach(self, client_id, device, packet.clean_start, expiry, stored)
         self.session = session
         props = self.gateway.connack_properties(version)
         if assigned:
@@ -332,6 +337,7 @@ class Connection(asyncio.Protocol):
                 self.front.reject(FORBIDDEN_TOPIC)
                 reasons.append(codec.RC_NOT_AUTHORISED if self.version == MQTT5 else 0x80)
         self.send(codec.suback(packet.packet_id, reasons, self.version))
+        self.gateway.save_session(session)
         if any(r <= 1 for r in reasons) and session.device is not None:
             self.gateway.device_online(session)  # deliver what waited for this subscription
 
@@ -341,6 +347,7 @@ class Connection(asyncio.Protocol):
             found = self.session.subscriptions.pop(topic_filter, None)
             reasons.append(0 if found is not None else 0x11)
         self.send(codec.suback(packet.packet_id, reasons, self.version, kind=codec.UNSUBACK))
+        self.gateway.save_session(self.session)
 
 
 class DeviceGateway:
@@ -354,8 +361,10 @@ class DeviceGateway:
         *,
         max_packet: int = 262_144,
         reuse_port: bool = False,
+        shared: SharedSessions | None = None,
     ):
         self.front = front
+        self.shared = shared  # session takeover and persistent sessions across gateway processes (Redis)
         self.reuse_port = reuse_port  # several gateway processes on one port (`linli ingest --processes N`)
         self.host = host
         self.port = port
@@ -394,6 +403,8 @@ class DeviceGateway:
             backlog=4096,
         )
         self.port = self.server.sockets[0].getsockname()[1]
+        if self.shared is not None:
+            await self.shared.start()
         self._tasks = [
             loop.create_task(self._watch_keepalive()),
             loop.create_task(self._downlink()),
@@ -411,10 +422,46 @@ class DeviceGateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.shared is not None:
+            await self.shared.stop()
 
     # --- sessions ---------------------------------------------------------------------------------------
 
-    def attach(self, connection: Connection, client_id: str, device, clean: bool, expiry: int):
+    async def claim(self, client_id: str, clean: bool) -> dict | None:
+        """Tell the other gateway processes (if any) that this one holds the client id now; the persistent
+        session they stored for it."""
+        if self.shared is None:
+            return None
+        try:
+            return await self.shared.claim(client_id, clean)
+        except Exception as exc:  # Redis away: the device is served; its session is this process's alone
+            log.warning("Redis unavailable, session %s not shared: %r", client_id, exc)
+            return None
+
+    def save_session(self, session: Session) -> None:
+        if self.shared is None or not session.persistent or session.device is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.shared.save(
+                session.client_id, session.device.id, session.subscriptions, session.expiry + CONNECTED_TTL
+            )
+        )
+        task.add_done_callback(_log_shared_failure)
+
+    def taken_over(self, client_id: str, at: float) -> None:
+        """Another gateway process accepted this client id: close our connection with it, drop the session."""
+        session = self.sessions.get(client_id)
+        if session is None or session.attached_at > at:
+            return  # not here, or the device has come back here since
+        del self.sessions[client_id]
+        for device_id in (session.device.id if session.device else None, *session.children):
+            if self.by_device.get(device_id) is session:
+                del self.by_device[device_id]
+        old, session.connection = session.connection, None  # the new holder marks the device connected
+        if old is not None:
+            old.abort(codec.RC_SESSION_TAKEN_OVER, "session taken over in another gateway process")
+
+    def attach(self, connection: Connection, client_id: str, device, clean: bool, expiry: int, stored=None):
         session = self.sessions.get(client_id)
         if session is not None and session.device is not None and session.device.id != device.id:
             session = None  # another device's id: never hand over its session
@@ -426,10 +473,14 @@ class DeviceGateway:
         if not present:
             session = Session(client_id, device, persistent=expiry > 0, expiry=expiry)
             self.sessions[client_id] = session
+            if stored and not clean and stored.get("device") == device.id:  # left in another process
+                session.subscriptions = dict(stored.get("subscriptions") or {})
+                present = True
         session.device = device
         session.persistent = expiry > 0
         session.expiry = expiry
         session.gone_at = None
+        session.attached_at = time.time()
         session.connection = connection
         self.by_device[device.id] = session
         return session, present
@@ -446,6 +497,11 @@ class DeviceGateway:
         self.front.connected(session.device.id, False)
         if session.persistent:
             session.gone_at = time.monotonic()
+            if self.shared is not None:
+                task = asyncio.get_running_loop().create_task(
+                    self.shared.away(session.client_id, session.expiry)
+                )
+                task.add_done_callback(_log_shared_failure)
         else:
             self.sessions.pop(session.client_id, None)
 
@@ -547,3 +603,8 @@ class DeviceGateway:
 
 def _pending_for(pipeline, device_ids: list[int]) -> list:
     return pipeline.pending_downlink(0, 10_000, device_ids=device_ids)
+
+
+def _log_shared_failure(task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("sharing a session through Redis failed: %r", task.exception())

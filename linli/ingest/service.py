@@ -65,9 +65,11 @@ async def gateway_main(
     host: str, port: int, ready=None, stop: asyncio.Event | None = None, reuse_port: bool = False
 ) -> None:
     from .gateway import DeviceGateway
+    from .shared import SharedSessions
 
     front = Front(**_front_options())
     gateway = DeviceGateway(front, host, port, reuse_port=reuse_port)
+    gateway.shared = SharedSessions.from_environment(gateway.taken_over)
     await gateway.start()
     print(f"Linli device gateway: mqtt://{host}:{gateway.port} (MQTT 3.1.1 and 5)", flush=True)
     if ready is not None:

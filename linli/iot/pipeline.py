@@ -305,15 +305,11 @@ def _timed(part: str):
         STORE_SECONDS[part] += time.perf_counter() - start
 
 
-def store_telemetry(
-    readings: list[Reading], *, engine: rules.RuleEngine | None = None, turn=None
-) -> list[AlarmChange]:
+def store_telemetry(readings: list[Reading], *, engine: rules.RuleEngine | None = None) -> list[AlarmChange]:
     """Store a batch durably (one transaction), update latest values and activity, evaluate the rules and
     write alarm changes; returns them. Duplicate (device, key, ts) points are stored once; readings of unknown
-    devices are refused and counted, never fail the batch.
-
-    ``turn``: a context manager factory that callers storing several batches at once pass, so that the rules
-    see the batches in the order they arrived (see linli.ingest.front.Turns)."""
+    devices are refused and counted, never fail the batch. The rules must see a device's readings in order:
+    callers storing batches at once give each device's readings to one of them (see ingest.front.Batcher)."""
     engine = engine or rules.engine
     points, refused = _points(readings)
     if refused:
@@ -338,7 +334,7 @@ def store_telemetry(
             items.sort(key=lambda item: item[0])
         device_ids = sorted(by_device)
         try:
-            with _timed("rules"), turn() if turn is not None else contextlib.nullcontext():
+            with _timed("rules"):
                 ops = engine.evaluate(by_device)
             due = _activity_due(device_ids)
             with _timed("commit"), transaction.atomic():

@@ -2,25 +2,32 @@
 
 Found by the ingest benchmark: a threshold crossing followed a moment later by a normal reading sometimes left
 no alarm row, because two writer threads stored adjacent batches at once and the rules evaluated the newer one
-first (the older reading then counted as late and was skipped). Broker mode had a second cause: a message that
-waited for its device's token lookup could be overtaken by the device's next message.
+first (the older reading then counted as late and was skipped); the two writers also deadlocked on the same
+device's latest values. Now a device's readings always go to one writer. Broker mode had a second cause: a
+message that waited for its device's token lookup could be overtaken by the device's next message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 
 import pytest
 from django.db import connection
 
-from linli.ingest.front import Batcher, Front, Turns
+from linli.ingest.front import Batcher, Front
 from linli.iot import pipeline
 from linli.iot.models import Alarm
 from linli.iot.pipeline import Reading
 
 from .conftest import wait_for
+
+
+async def until(check, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
 
 
 class CountingSeam:
@@ -39,62 +46,40 @@ class CountingSeam:
         return pipeline.authenticate(token)
 
 
-def test_turns_are_taken_in_ticket_order_even_when_the_later_thread_comes_first():
-    turns = Turns()
-    first, second = turns.ticket(), turns.ticket()
-    order = []
-
-    def take(ticket, delay):
-        time.sleep(delay)
-        with turns.turn(ticket):
-            order.append(ticket)
-
-    threads = [threading.Thread(target=take, args=args) for args in ((first, 0.3), (second, 0))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(5)
-    assert order == [first, second]
-
-
-def test_a_failed_store_gives_up_its_turn():
-    turns = Turns()
-    failed, after = turns.ticket(), turns.ticket()
-    turns.done(failed)  # the writer failed before its rules ran: Batcher._write ends the turn in `finally`
-    start = time.monotonic()
-    with turns.turn(after):
-        pass
-    assert time.monotonic() - start < 1
-
-
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="SQLite has one writer (its writes cannot overlap)"
 )
-def test_two_writers_raise_the_alarm_of_the_older_batch_when_the_newer_one_is_stored_first(devices):
-    """Batch 1 holds 85 °C, batch 2 the device's next reading (20 °C) a second later. The first writer is
-    slowed down, so without turns the second would evaluate first and the crossing would be lost."""
-    device = devices.device.pk
+def test_a_devices_batches_are_stored_in_order_by_one_writer_while_another_stores_other_devices(devices):
+    """Batch 1 holds 85 °C, batch 2 the same device's next reading (20 °C) a second later, batch 3 another
+    device. The first write is slow to start: the device's second batch must wait for it (else the rules would
+    see 20 °C first and skip 85 °C as late, and the two writes would lock the same rows), the other device's
+    batch must not."""
+    device, other = devices.device.pk, devices.other.pk
     now = int(time.time() * 1000)
     calls = []
 
     def store(readings, **kwargs):
-        calls.append(readings[0].values["temperature"])
+        calls.append((readings[0].device_id, readings[0].values["temperature"], time.monotonic()))
         if len(calls) == 1:
-            time.sleep(0.5)  # the first writer is slow to start (a long lookup, a busy core)
+            time.sleep(0.5)  # the first writer is slow (a long lookup, a busy core)
         return pipeline.store_telemetry(readings, **kwargs)
 
     async def run():
         batcher = Batcher(asyncio.get_running_loop(), store, max_batch=1, writers=2)
         acks = []
-        batcher.add([Reading(device, now, {"temperature": 85})], acks.append)
-        batcher.add([Reading(device, now + 1000, {"temperature": 20})], acks.append)
+        started = time.monotonic()
+        batcher.add([Reading(device, now, {"temperature": 85})], acks.append, device)
+        batcher.add([Reading(device, now + 1000, {"temperature": 20})], acks.append, device)
+        batcher.add([Reading(other, now, {"temperature": 21})], acks.append, other)
         await batcher.drain()
         batcher.close()
-        return acks
+        return acks, started
 
-    acks = asyncio.run(run())
-    assert acks == [0, 0]
-    assert calls == [85, 20]  # both batches were stored by separate writers at the same time
+    acks, started = asyncio.run(run())
+    assert acks == [0, 0, 0]
+    assert [(d, t) for d, t, _ in calls] == [(device, 85), (other, 21), (device, 20)]
+    assert calls[1][2] - started < 0.3  # the other device did not wait for the slow write
+    assert calls[2][2] - started >= 0.5  # the device's next batch did
     alarm = Alarm.objects.get(device_id=device, type="high_temperature")
     assert alarm.cleared  # raised by 85 °C, then cleared by the normal reading after it
 
@@ -121,17 +106,16 @@ def test_broker_worker_keeps_a_devices_messages_in_order_while_its_token_is_look
 
         add = front.batcher.add
 
-        def add_and_receive_the_next(readings, callback):
+        def add_and_receive_the_next(readings, callback, key):
             order.append(readings[0].ts_ms - now)
-            add(readings, callback)
+            add(readings, callback, key)
             if len(order) == 1:
                 message(2)
 
         front.batcher.add = add_and_receive_the_next
         message(0)
         message(1)
-        while len(acked) < 3:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(acked) == 3)
         await front.batcher.drain()
         front.close()
         return acked, order
@@ -157,13 +141,11 @@ def test_broker_worker_answers_from_an_expired_entry_and_looks_the_token_up_agai
         acked = []
         payload = b'{"temperature": 21}'
         worker._route(device.access_token, "v1/devices/me/telemetry", payload, acked.append)
-        while not acked:
-            await asyncio.sleep(0.01)
+        await until(lambda: acked)
         # the entry has expired (ttl 0): the next message goes on at once, while the token is looked up again
         worker._route(device.access_token, "v1/devices/me/telemetry", payload, acked.append)
         handed_on = front.batcher.pending + front.batcher.stored
-        while len(seam.lookups) < 2:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(seam.lookups) == 2)
         await front.batcher.drain()
         front.close()
         return acked, handed_on
