@@ -748,15 +748,9 @@ def report(results: list[dict], args) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     # "-earlier" rows: runs of the same kind kept from an earlier invocation (merged results files)
-    for label in (
-        "gateway-sustained",
-        "gateway-sustained-earlier",
-        "broker-sustained",
-        "broker-sustained-earlier",
-    ):
-        r = by.get(label)
-        if not r:
-            continue
+    sustained = [r for r in results if r["label"].startswith(("gateway-sustained", "broker-sustained"))]
+    for r in sorted(sustained, key=lambda r: not r["label"].startswith("gateway")):
+        label = r["label"]
         dur = r.get("duration") or (args.duration if label.startswith("gateway") else args.broker_duration)
         note = f" ({r['note']})" if r.get("note") else ""
         lines.append(
@@ -831,11 +825,14 @@ STORE_START, STORE_END = "<!-- iot_store:start -->", "<!-- iot_store:end -->"
 
 
 def merge(text: str, old: str) -> str:
-    """Keep the storage section that bench/iot_store.py writes (between its markers) after ours."""
-    if STORE_START in old and STORE_END in old:
-        start = old.index(STORE_START)
-        block = old[start : old.index(STORE_END, start) + len(STORE_END)]
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    """Keep the hand-written reading of the numbers and the storage section that bench/iot_store.py writes
+    (each between its markers) after ours."""
+    for name in ("notes", "iot_store"):
+        start_marker, end_marker = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        if start_marker in old and end_marker in old:
+            start = old.index(start_marker)
+            block = old[start : old.index(end_marker, start) + len(end_marker)]
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
     return text
 
 

@@ -109,8 +109,11 @@ class BrokerWorker:
             await self.client.disconnect()
 
     async def _stay_connected(self) -> None:
-        """Connect with the persistent session, subscribe, and reconnect whenever the connection drops."""
-        delay = 0.2
+        """Connect with the persistent session, subscribe, and reconnect whenever the connection drops.
+
+        Quickly (0.1 s, at most 1 s apart): a restarted broker delivers messages for the shared subscription
+        only once a member is back, and devices reconnect and publish within a second."""
+        delay = 0.1
         while not self._stopping:
             try:
                 client = await MqttClient.connect(
@@ -132,9 +135,9 @@ class BrokerWorker:
             except (TimeoutError, OSError, ConnectionError) as exc:
                 log.warning("worker %s cannot connect: %r", self.client_id, exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 1.0)
                 continue
-            delay = 0.2
+            delay = 0.1
             self.client = client
             log.info("worker %s connected (session present: %s)", self.client_id, client.session_present)
             self.connected.set()
