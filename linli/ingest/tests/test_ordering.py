@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection
@@ -21,6 +22,12 @@ from linli.iot.models import Alarm
 from linli.iot.pipeline import Reading
 
 from .conftest import wait_for
+
+
+def in_own_thread(coroutine):
+    """asyncio.run in a thread of its own: the browser tests leave a loop running in the main thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 async def until(check, timeout: float = 10.0) -> None:
@@ -75,7 +82,7 @@ def test_a_devices_batches_are_stored_in_order_by_one_writer_while_another_store
         batcher.close()
         return acks, started
 
-    acks, started = asyncio.run(run())
+    acks, started = in_own_thread(run())
     assert acks == [0, 0, 0]
     assert [(d, t) for d, t, _ in calls] == [(device, 85), (other, 21), (device, 20)]
     assert calls[1][2] - started < 0.3  # the other device did not wait for the slow write
@@ -120,7 +127,7 @@ def test_broker_worker_keeps_a_devices_messages_in_order_while_its_token_is_look
         front.close()
         return acked, order
 
-    acked, order = asyncio.run(run())
+    acked, order = in_own_thread(run())
     assert acked == [0, 0, 0]
     assert order == [0, 1000, 2000]
     assert seam.lookups == [device.access_token]  # one lookup for all of them
@@ -150,6 +157,6 @@ def test_broker_worker_answers_from_an_expired_entry_and_looks_the_token_up_agai
         front.close()
         return acked, handed_on
 
-    acked, handed_on = asyncio.run(run())
+    acked, handed_on = in_own_thread(run())
     assert handed_on == 2  # the second message did not wait for the 0.2 s lookup
     assert acked == [0, 0] and seam.lookups == [device.access_token] * 2
