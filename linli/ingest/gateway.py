@@ -26,6 +26,7 @@ from .front import (
     PROVISION_RESPONSE,
     UNKNOWN_TOKEN,
     Front,
+    _log_failure,
 )
 from .shared import CONNECTED_TTL, SharedSessions
 
@@ -446,7 +447,7 @@ class DeviceGateway:
                 session.client_id, session.device.id, session.subscriptions, session.expiry + CONNECTED_TTL
             )
         )
-        task.add_done_callback(_log_shared_failure)
+        task.add_done_callback(_log_failure)
 
     def taken_over(self, client_id: str, at: float) -> None:
         """Another gateway process accepted this client id: close our connection with it, drop the session."""
@@ -501,7 +502,7 @@ class DeviceGateway:
                 task = asyncio.get_running_loop().create_task(
                     self.shared.away(session.client_id, session.expiry)
                 )
-                task.add_done_callback(_log_shared_failure)
+                task.add_done_callback(_log_failure)
         else:
             self.sessions.pop(session.client_id, None)
 
@@ -578,7 +579,8 @@ class DeviceGateway:
                     session.rescan = False
                     ids += [session.device.id, *session.children]
                 for start in range(0, len(ids), 1000):  # one query per thousand devices that (re)connected
-                    found = await self.front.call(_pending_for, pipeline, ids[start : start + 1000])
+                    batch = ids[start : start + 1000]
+                    found = await self.front.call(pipeline.pending_downlink, 0, 10_000, None, batch)
                     for downlink in found:
                         self._deliver(downlink)
                 batch = await self.front.call(pipeline.pending_downlink, self._downlink_cursor, 1000)
@@ -599,12 +601,3 @@ class DeviceGateway:
             self.by_device[child.id] = session
             session.rescan = True
             self._wake.set()
-
-
-def _pending_for(pipeline, device_ids: list[int]) -> list:
-    return pipeline.pending_downlink(0, 10_000, device_ids=device_ids)
-
-
-def _log_shared_failure(task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("sharing a session through Redis failed: %r", task.exception())
