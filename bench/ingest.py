@@ -634,8 +634,7 @@ def bench(args) -> list[dict]:
         mosq, port, config = start_mosquitto(devices, work / label)
         services = [
             start_service(
-                [PYTHON, "-m", "linli.cli", "ingest", "--broker", config["url"], "--worker-id", f"bench{w}"]
-                + ([] if w == 0 else ["--no-downlink"]),
+                [PYTHON, "-m", "linli.cli", "ingest", "--broker", config["url"], "--partition", f"{w}/{workers}"],
                 env,
                 None,
                 work / f"{label}-{w}.log",
@@ -649,7 +648,7 @@ def bench(args) -> list[dict]:
                 lambda: [s.pid for s in services] + [mosq.pid],
                 dict(base, port=port, devices=devices, rate=rate, mode="broker", alarm_rate=alarm_rate),
                 duration,
-                extra={"mode": f"broker ({workers} worker{'s' if workers > 1 else ''})", "devices": devices, "connections": devices},
+                extra={"mode": f"broker ({workers} worker{'s, partitioned' if workers > 1 else ''})", "devices": devices, "connections": devices},
             )
         finally:
             for s in services:

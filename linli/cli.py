@@ -75,14 +75,27 @@ def main(argv: list[str] | None = None) -> None:
     ingest.add_argument("--host", default="127.0.0.1", help="gateway / Mosquitto listen address")
     ingest.add_argument("--port", type=int, default=1883, help="gateway / Mosquitto listen port")
     ingest.add_argument("--broker", metavar="URL", help="worker mode: mqtt://user:password@host:port")
-    ingest.add_argument("--worker-id", default="0", help="persistent session name, unique per worker")
+    ingest.add_argument(
+        "--partition",
+        default="0/1",
+        metavar="I/N",
+        help="worker mode: keep the devices of partition I of N (one worker per partition; default 0/1: all)",
+    )
+    ingest.add_argument(
+        "--worker-id", help="worker mode: persistent session name (default: from --partition)"
+    )
+    ingest.add_argument(
+        "--shared",
+        action="store_true",
+        help="worker mode: read a $share subscription (only for a broker that dispatches by publisher)",
+    )
     ingest.add_argument("--no-downlink", action="store_true", help="this worker does not publish downlink")
     ingest.add_argument("--out", default="var/mosquitto", help="mosquitto-config: output directory")
     ingest.add_argument(
         "--processes",
         type=int,
         default=1,
-        help="gateway processes sharing the port (SO_REUSEPORT: the kernel spreads the connections)",
+        help="gateway processes sharing the port (SO_REUSEPORT), or broker-mode workers, one per partition",
     )
     ingest.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)  # set for children
 
@@ -146,7 +159,24 @@ def main(argv: list[str] | None = None) -> None:
         if args.action == "mosquitto-config":
             service.mosquitto_config(args.out, args.host, args.port)
         elif args.broker:
-            service.run_broker(args.broker, args.worker_id, downlink=not args.no_downlink)
+            from linli.ingest.broker import parse_partition
+
+            try:
+                partition = parse_partition(args.partition)
+            except ValueError as exc:
+                parser.error(str(exc))
+            if partition[1] > 1 and (args.processes > 1 or args.shared):
+                parser.error(
+                    "--partition goes with neither --processes (which runs every partition) nor --shared"
+                )
+            service.run_broker(
+                args.broker,
+                args.worker_id,
+                downlink=not args.no_downlink,
+                partition=partition,
+                processes=args.processes,
+                shared=args.shared,
+            )
         else:
             service.run_gateway(args.host, args.port, processes=args.processes, reuse_port=args.reuse_port)
     elif args.command == "simulate":

@@ -3,9 +3,17 @@
 The broker authenticates devices (username = access token, password = access token) and its ACL lets a device
 use only the topics under its own token: `v1/devices/{token}/…` for what ThingsBoard calls `v1/devices/me/…`,
 and `v1/gateway/{token}/…` for `v1/gateway/…` (Mosquitto's `pattern … %u` ACL can enforce exactly that; it
-cannot rewrite `me`). N workers subscribe with `$share/linli/…` at QoS 1 with a persistent session (fixed
-client id, session expiry) and acknowledge manually, only once the message is durable: a killed worker's
-unacknowledged messages come back when it reconnects, and its queued ones wait for it in the broker.
+cannot rewrite `me`). Each worker subscribes at QoS 1 with a persistent session (fixed client id, session
+expiry) and acknowledges manually, only once the message is durable: a killed worker's unacknowledged messages
+come back when it reconnects, and its queued ones wait for it in the broker.
+
+N workers split the devices between them by partition: each subscribes to every device's topics with a session
+of its own and keeps the devices whose token hashes to its partition, acknowledging the rest at once (they are
+in another partition's session too). So a device's messages are all evaluated by one worker, in the order the
+broker received them, and that worker's in-memory rule state is the only one for the device. A shared
+subscription (`$share/…`, `shared=True`) costs the broker less, but Mosquitto deals its messages round robin,
+which splits a device's readings across workers; use it only with a broker that dispatches by publisher
+(EMQX's `hash_clientid`).
 
 Downlink (replies, shared attributes, RPC) is published by the workers to the same per-device topics with the
 user property `linli=down`; workers skip messages carrying it, because in ThingsBoard's topic scheme the same
@@ -17,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import zlib
 from urllib.parse import unquote, urlparse
 
 from . import codec, payloads
@@ -53,6 +62,22 @@ def split_topic(topic: str) -> tuple[str, str] | None:
     return None
 
 
+def partition_of(token: str, count: int) -> int:
+    """The partition that owns a device token: stable across processes and restarts (unlike `hash`)."""
+    return zlib.crc32(token.encode()) % count if count > 1 else 0
+
+
+def parse_partition(text: str) -> tuple[int, int]:
+    """`2/4` → (2, 4): the third of four partitions."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"a partition looks like 0/2 (this one of so many), not {text!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"partition {text}: the first number must be from 0 to {count - 1}")
+    return index, count
+
+
 def parse_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in ("mqtt", "tcp", ""):
@@ -73,11 +98,29 @@ class BrokerWorker:
     costs about 22 µs of CPU per message and kept up with everything the load generator offered.)
     """
 
-    def __init__(self, front: Front, url: str, worker_id: str = "0", *, downlink: bool = True):
+    def __init__(
+        self,
+        front: Front,
+        url: str,
+        worker_id: str | None = None,
+        *,
+        downlink: bool = True,
+        partition: tuple[int, int] = (0, 1),
+        shared: bool = False,
+    ):
+        if shared and partition[1] > 1:  # the share already splits the messages: a filter would drop some
+            raise ValueError("a worker on a shared subscription cannot also keep only one partition")
         self.front = front
         self.loop = front.loop
         self.config = parse_url(url)
+        self.partition = partition
+        self.shared = shared
+        # The session holds this partition's queued messages: its name says which partition of how many, so
+        # a worker started with another count never takes over (and drops) a queue meant for another split.
+        if worker_id is None:
+            worker_id = "0" if partition[1] == 1 else f"{partition[0]}-of-{partition[1]}"
         self.client_id = f"linli-ingest-{worker_id}"
+        self.skipped = 0  # messages of other partitions' devices
         self.downlink = downlink
         self.client: MqttClient | None = None
         self.connected = asyncio.Event()
@@ -85,9 +128,7 @@ class BrokerWorker:
         self._cursor = 0
         self._tasks: list = []
         self._stopping = False
-        self._child_names: dict[int, tuple] = {}  # child id -> (gateway DeviceRef, child name)
         self._waiting: dict[str, list] = {}  # token being looked up -> its messages, in arrival order
-        front.on_child = self._child_seen
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -129,9 +170,10 @@ class BrokerWorker:
                     max_inflight=1000,
                     on_packet=self._handle,
                 )
-                reasons = await client.subscribe([(f"$share/{SHARE_GROUP}/{t}", 1) for t in SUBSCRIPTIONS])
+                share = f"$share/{SHARE_GROUP}/" if self.shared else ""
+                reasons = await client.subscribe([(share + t, 1) for t in SUBSCRIPTIONS])
                 if any(r > 1 for r in reasons):
-                    raise ConnectionError(f"the broker refused the shared subscription: {reasons}")
+                    raise ConnectionError(f"the broker refused the subscription: {reasons}")
             except (TimeoutError, OSError, ConnectionError) as exc:
                 log.warning("worker %s cannot connect: %r", self.client_id, exc)
                 await asyncio.sleep(delay)
@@ -148,16 +190,18 @@ class BrokerWorker:
 
     # --- messages -----------------------------------------------------------------------------------------
 
-    def _ack_for(self, packet):
+    @staticmethod
+    def _ack_for(client: MqttClient, packet):
+        # (the connection it came on: a persistent session's queued messages arrive before connect() returns)
         if not packet.qos:
             return _no_ack
-        client, packet_id = self.client, packet.packet_id
+        packet_id = packet.packet_id
         # In broker mode the device already got its PUBACK from the broker; our ack only releases the message
         # from the broker, so a rejected message is acknowledged too (it was counted and must not come back).
         return lambda reason: client.ack(packet_id)
 
-    def _handle(self, packet) -> None:
-        ack = self._ack_for(packet)
+    def _handle(self, client: MqttClient, packet) -> None:
+        ack = self._ack_for(client, packet)
         props = packet.properties
         if props and DOWN_PROPERTY in props.get(codec.USER_PROPERTY, ()):
             ack(0)
@@ -168,6 +212,11 @@ class BrokerWorker:
             ack(codec.RC_NOT_AUTHORISED)
             return
         token, topic = split
+        index, count = self.partition
+        if count > 1 and partition_of(token, count) != index:
+            self.skipped += 1
+            ack(0)  # another partition's device: that worker's session has its own copy
+            return
         self._route(token, topic, packet.payload, ack)
 
     def _route(self, token: str, topic: str, payload: bytes, ack) -> None:
@@ -230,14 +279,13 @@ class BrokerWorker:
             self._delivered.add(downlink_id)
             self.front.fire(self.front.pipeline.downlink_delivered, downlink_id)
 
-    def _child_seen(self, gateway_device, child) -> None:
-        self._child_names[child.id] = (gateway_device, child.name)
-
     async def _poll_downlink(self, interval: float = 0.5) -> None:
-        """Publish queued shared-attribute updates and RPC to the devices' topics (the broker queues them for
-        devices with a persistent session). Run exactly one worker with downlink on (`--downlink`)."""
+        """Publish queued shared-attribute updates and RPC to the topics of this partition's devices (the
+        broker queues them for devices with a persistent session); a gateway's children get theirs on the
+        gateway's topics."""
         pipeline = self.front.pipeline
-        tokens: dict[int, str] = {}
+        routes: dict[int, tuple[str, str | None] | None] = {}  # device id -> (token, child name)
+        index, count = self.partition
         while True:
             await asyncio.sleep(interval)
             try:
@@ -246,18 +294,18 @@ class BrokerWorker:
                     self._cursor = max(self._cursor, downlink.id)
                     if downlink.id in self._delivered:
                         continue
-                    if downlink.device_id in self._child_names:
-                        gateway, name = self._child_names[downlink.device_id]
-                        topic, payload = gateway_downlink_message(downlink, name)
-                        self.publish(device_topic(gateway.token, topic), payloads.dumps(payload), downlink.id)
-                        continue
-                    token = tokens.get(downlink.device_id)
-                    if token is None:
-                        device = await self.front.call(_device_by_id, pipeline, downlink.device_id)
-                        if device is None:
-                            continue
-                        token = tokens[downlink.device_id] = device.token
-                    topic, payload = downlink_message(downlink)
+                    if downlink.device_id not in routes:
+                        routes[downlink.device_id] = await self.front.call(
+                            pipeline.downlink_route, downlink.device_id
+                        )
+                    route = routes[downlink.device_id]
+                    if route is None or partition_of(route[0], count) != index:
+                        continue  # a deleted device, or another partition's
+                    token, child_name = route
+                    if child_name is not None:
+                        topic, payload = gateway_downlink_message(downlink, child_name)
+                    else:
+                        topic, payload = downlink_message(downlink)
                     self.publish(device_topic(token, topic), payloads.dumps(payload), downlink.id)
             except asyncio.CancelledError:
                 raise
@@ -267,14 +315,4 @@ class BrokerWorker:
 
 
 def _no_ack(reason) -> None:
-    return None
-
-
-def _device_by_id(pipeline, device_id: int):
-    finder = getattr(pipeline, "device_by_id", None)
-    if finder is not None:
-        return finder(device_id)
-    for device in pipeline.list_devices():
-        if device.id == device_id:
-            return device
     return None

@@ -27,7 +27,7 @@ class MqttClient(asyncio.Protocol):
         self.max_inflight = max_inflight
         self.on_message = on_message  # fn(topic, payload); QoS 1 acknowledged at once
         self.on_packet = (
-            on_packet  # fn(Publish); the caller acknowledges with ack(packet_id) when it is ready
+            on_packet  # fn(client, Publish); the caller acknowledges with client.ack(packet_id) when ready
         )
         self.reader = codec.Reader(version=version)
         self.transport = None
@@ -144,7 +144,7 @@ class MqttClient(asyncio.Protocol):
                     self.transport.close()
             elif isinstance(packet, codec.Publish):
                 if self.on_packet is not None:
-                    self.on_packet(packet)
+                    self.on_packet(self, packet)
                     continue
                 if packet.qos:
                     self.transport.write(codec.puback(packet.packet_id, 0, self.version))

@@ -81,14 +81,17 @@ async def gateway_main(
         front.close()
 
 
-async def broker_main(url: str, worker_id: str, downlink: bool) -> None:
+async def broker_main(
+    url: str, worker_id: str | None, downlink: bool, partition: tuple[int, int], shared: bool
+) -> None:
     from .broker import BrokerWorker
 
     front = Front(**_front_options())
-    worker = BrokerWorker(front, url, worker_id, downlink=downlink)
+    worker = BrokerWorker(front, url, worker_id, downlink=downlink, partition=partition, shared=shared)
     await worker.start()
     print(
-        f"Linli ingest worker {worker.client_id} reading {worker.config['host']}:{worker.config['port']}",
+        f"Linli ingest worker {worker.client_id} reading {worker.config['host']}:{worker.config['port']}"
+        f" (partition {partition[0]}/{partition[1]})",
         flush=True,
     )
     try:
@@ -101,23 +104,25 @@ async def broker_main(url: str, worker_id: str, downlink: bool) -> None:
 def run_gateway(host: str, port: int, *, processes: int = 1, reuse_port: bool = False) -> None:
     if processes > 1:
         command = [sys.executable, "-m", "linli.cli", "ingest", "--host", host, "--port", str(port)]
-        supervise([*command, "--reuse-port"], processes)
+        supervise([[*command, "--reuse-port"]] * processes, "gateway")
         return
     _install_uvloop()
     asyncio.run(gateway_main(host, port, reuse_port=reuse_port))
 
 
-def supervise(command: list[str], processes: int) -> None:
-    """Run `processes` gateway processes on one port; start again any that dies, stop all on a signal.
+def supervise(commands: list[list[str]], role: str) -> None:
+    """Run one process per command; start again any that dies, stop all on a signal.
 
-    One Python process is bound by its interpreter lock to about one core; the kernel spreads connections over
-    processes that listen with SO_REUSEPORT, so N processes use N cores without a load balancer in front. A
-    device's messages all arrive on its one connection, so each device's rule state stays in one process.
+    One Python process is bound by its interpreter lock to about one core, so N processes use N cores. Each
+    device's messages go to one process (gateways: the kernel spreads connections over processes listening
+    with SO_REUSEPORT, and a device's messages arrive on its one connection; broker workers: partitions), so
+    each device's rule state stays in one process.
     """
     import subprocess
     import time
 
     stopping = False
+    processes = len(commands)
     children: list = [None] * processes
 
     def stop(signum, _frame):
@@ -134,11 +139,11 @@ def supervise(command: list[str], processes: int) -> None:
         for i, child in enumerate(children):
             if child is None or child.poll() is not None:
                 if child is not None:
-                    log.error("gateway process %d (pid %d) ended with %s; starting it again", i, child.pid,
+                    log.error("%s process %d (pid %d) ended with %s; starting it again", role, i, child.pid,
                               child.returncode)  # fmt: skip
                     time.sleep(max(0.0, 1.0 - (time.monotonic() - started[i])))  # not in a tight loop
                 started[i] = time.monotonic()
-                children[i] = subprocess.Popen(command)
+                children[i] = subprocess.Popen(commands[i])
         time.sleep(0.5)
     for child in children:
         if child is not None:
@@ -148,9 +153,28 @@ def supervise(command: list[str], processes: int) -> None:
                 child.kill()
 
 
-def run_broker(url: str, worker_id: str, downlink: bool) -> None:
+def run_broker(
+    url: str,
+    worker_id: str | None,
+    downlink: bool,
+    *,
+    partition: tuple[int, int] = (0, 1),
+    processes: int = 1,
+    shared: bool = False,
+) -> None:
+    if processes > 1:  # one worker per partition, 0/N … N-1/N, on this host (or N members of the share)
+        command = [sys.executable, "-m", "linli.cli", "ingest", "--broker", url]
+        command += ["--no-downlink"] * (not downlink)
+        if shared:  # members of one share; one of them publishes downlink
+            each = [
+                ["--shared", "--worker-id", str(i)] + ["--no-downlink"] * (i > 0) for i in range(processes)
+            ]
+        else:
+            each = [["--partition", f"{i}/{processes}"] for i in range(processes)]
+        supervise([[*command, *options] for options in each], "ingest worker")
+        return
     _install_uvloop()
-    asyncio.run(broker_main(url, worker_id, downlink))
+    asyncio.run(broker_main(url, worker_id, downlink, partition, shared))
 
 
 def mosquitto_config(out: str, host: str, port: int) -> None:

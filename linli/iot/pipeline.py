@@ -33,7 +33,7 @@ __all__ = [
     "Downlink",
     "Reading",
     "authenticate",
-    "device_by_id",
+    "downlink_route",
     "downlink_delivered",
     "gateway_child",
     "get_attributes",
@@ -134,9 +134,15 @@ def authenticate(token: str) -> DeviceRef | None:
     return _ref(device) if device is not None else None
 
 
-def device_by_id(device_id: int) -> DeviceRef | None:
-    device = Device.objects.filter(pk=device_id).first()
-    return _ref(device) if device is not None else None
+def downlink_route(device_id: int) -> tuple[str, str | None] | None:
+    """Where a device's downlink goes: the token whose topics carry it, and the device's name when a gateway
+    speaks for it (the message then goes to the gateway's topics, naming the device)."""
+    device = Device.objects.select_related("gateway").filter(pk=device_id).first()
+    if device is None:
+        return None
+    if device.gateway_id is not None:
+        return device.gateway.access_token, device.name
+    return device.access_token, None
 
 
 def sweep() -> dict[str, int]:

@@ -178,18 +178,32 @@ def mosquitto(devices, tmp_path):
     broker.stop()
 
 
-@pytest.fixture
-def worker(mosquitto):
+def start_worker(mosquitto, **options) -> ThreadService:
+    """A broker-mode worker in a thread of its own (options as `BrokerWorker` takes them)."""
     from linli.ingest.broker import BrokerWorker
 
     async def factory(front):
-        service = BrokerWorker(front, mosquitto.url, "test", downlink=True)
+        service = BrokerWorker(front, mosquitto.url, downlink=True, **options)
         await service.start()
         return service
 
-    running = ThreadService(factory).start()
+    return ThreadService(factory).start()
+
+
+@pytest.fixture
+def worker(mosquitto):
+    running = start_worker(mosquitto)
     yield running.service
     running.stop()
+
+
+@pytest.fixture
+def two_workers(mosquitto):
+    """Partitions 0/2 and 1/2: thermo-2 falls in the first, thermo-1 and the gateway in the second."""
+    running = [start_worker(mosquitto, partition=(i, 2)) for i in range(2)]
+    yield [r.service for r in running]
+    for r in running:
+        r.stop()
 
 
 def wait_for(check, timeout: float = 10.0, interval: float = 0.05):
@@ -217,7 +231,9 @@ django.setup()
 from linli.core.testing import build_region_tree
 from linli.iot.testing import make_device, make_profile
 build_region_tree()
-make_device(sys.argv[1], make_profile(), name="worker-db-device", access_token=sys.argv[2])
+profile = make_profile()
+for n, token in enumerate(sys.argv[2:]):
+    make_device(sys.argv[1], profile, name=f"worker-db-device-{n}", access_token=token)
 """
 
 
@@ -225,12 +241,11 @@ class WorkerDatabase:
     """The database a `linli ingest` subprocess writes to: this test's own on PostgreSQL; on SQLite (whose
     test database lives in this process's memory) a migrated file with the same device token."""
 
-    def __init__(self, tmp_path: Path, device):
+    def __init__(self, tmp_path: Path, *devices):
         from django.db import connection
 
         self.env = dict(os.environ)
-        self.token = device.access_token
-        self.device = device
+        self.devices = devices
         settings = connection.settings_dict
         if connection.vendor == "postgresql":
             user = settings.get("USER") or "postgres"
@@ -246,18 +261,22 @@ class WorkerDatabase:
                 [python, "-m", "linli.cli", "migrate"], env=self.env, check=True, capture_output=True
             )
             subprocess.run(
-                [python, "-c", _CREATE_DEVICE, device.region_id, self.token], env=self.env, check=True
+                [python, "-c", _CREATE_DEVICE, devices[0].region_id, *(d.access_token for d in devices)],
+                env=self.env,
+                check=True,
             )
 
-    def values(self) -> list[float]:
+    def values(self, device=None) -> list[float]:
+        """The values stored for a device (the first one if not said)."""
+        device = device or self.devices[0]
         if self.path is None:
             from linli.iot.models import Telemetry
 
-            return list(Telemetry.objects.filter(device=self.device).values_list("num", flat=True))
+            return list(Telemetry.objects.filter(device=device).values_list("num", flat=True))
         with sqlite3.connect(self.path, timeout=10) as db:
             rows = db.execute(
                 "SELECT t.num FROM iot_telemetry t JOIN iot_device d ON d.id = t.device_id"
                 " WHERE d.access_token = ?",
-                [self.token],
+                [device.access_token],
             )
             return [row[0] for row in rows]

@@ -1,9 +1,11 @@
 """Broker mode: a real Mosquitto with the configuration `linli ingest mosquitto-config` writes, devices as
-paho clients (MQTT 3.1.1 and 5), and ingest workers on a shared subscription (in a thread, or as a
-`linli ingest --broker` subprocess that is killed with SIGKILL)."""
+paho clients (MQTT 3.1.1 and 5), and ingest workers with persistent sessions (in a thread, or as
+`linli ingest --broker` subprocesses that are killed with SIGKILL), one or two partitions, or on a shared
+subscription."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -12,12 +14,13 @@ import time
 import paho.mqtt.client as mqtt
 import pytest
 
+from linli.ingest.broker import parse_partition, partition_of
 from linli.ingest.mosquitto import check_password, password_hash
 from linli.iot import services
 from linli.iot.models import Alarm, Attribute, Downlink, RejectCounter, Telemetry
 from linli.iot.models import Device as DeviceRow
 
-from .conftest import WorkerDatabase, wait_for
+from .conftest import WorkerDatabase, start_worker, wait_for
 from .test_gateway import VERSIONS, Device
 
 
@@ -196,9 +199,9 @@ class Publisher:
         self.client.loop_stop()
 
 
-def _worker_process(mosquitto, env, log, worker_id="kill"):
+def _worker_process(mosquitto, env, log, *options):
     return subprocess.Popen(
-        [sys.executable, "-m", "linli.cli", "ingest", "--broker", mosquitto.url, "--worker-id", worker_id],
+        [sys.executable, "-m", "linli.cli", "ingest", "--broker", mosquitto.url, *options],
         env=env,
         stdout=open(log, "ab"),
         stderr=subprocess.STDOUT,
@@ -210,7 +213,7 @@ def test_no_loss_no_duplicate_when_a_worker_is_killed(devices, mosquitto, tmp_pa
     env = database.env
     log = tmp_path / "worker.log"
     process = _worker_process(mosquitto, env, log)
-    # the worker's shared subscription must exist first: the broker keeps nothing for a group with no member
+    # the worker's subscription must exist first: the broker keeps nothing for a session it has not seen
     assert wait_for(lambda: log.exists() and "connected" in log.read_text(), 30)
     publisher = Publisher(mosquitto.port, devices.device)
     try:
@@ -231,12 +234,6 @@ def test_no_loss_no_duplicate_when_a_worker_is_killed(devices, mosquitto, tmp_pa
         process.wait(10)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="Mosquitto 2.0.11 (Debian 12) can lose QoS 1 messages in flight to a shared-subscription member "
-    "when it restarts: under CPU load a block it had acknowledged to the device never reaches the worker "
-    "(docs/iot-ingest.md, broker mode). It runs every time and passes when nothing is in flight at the stop.",
-)
 def test_no_loss_no_duplicate_across_a_broker_restart(devices, mosquitto, worker):
     publisher = Publisher(mosquitto.port, devices.device)
     try:
@@ -257,6 +254,97 @@ def test_no_loss_no_duplicate_across_a_broker_restart(devices, mosquitto, worker
         assert len(seqs) == 5000 and sorted(seqs) == [float(n) for n in range(5000)]
     finally:
         publisher.close()
+
+
+def _pid_of(*argument_words) -> int | None:
+    """The process whose command line has these words in a row (a supervisor's child)."""
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                words = open(f"/proc/{entry.name}/cmdline", "rb").read().decode().split("\0")
+            except OSError:
+                continue
+            if any(words[i : i + len(argument_words)] == list(argument_words) for i in range(len(words))):
+                return int(entry.name)
+    return None
+
+
+def test_no_loss_no_duplicate_when_one_of_two_partition_workers_is_killed(devices, mosquitto, tmp_path):
+    """`linli ingest --broker URL --processes 2`: two workers, one per partition, under a supervisor that
+    starts a killed one again; the killed worker's devices wait in its session and lose nothing."""
+    assert [partition_of(d.access_token, 2) for d in (devices.other, devices.device)] == [0, 1]
+    database = WorkerDatabase(tmp_path, devices.device, devices.other)
+    log = tmp_path / "workers.log"
+    supervisor = _worker_process(mosquitto, database.env, log, "--processes", "2")
+    publishers = []
+    try:
+        assert wait_for(lambda: log.exists() and log.read_text().count(" connected (") == 2, 30)
+        publishers = [Publisher(mosquitto.port, d) for d in (devices.device, devices.other)]
+        for publisher in publishers:
+            publisher.send(0, 3000)
+        assert wait_for(lambda: len(database.values(devices.device)) > 300, 30), log.read_text()
+        killed = _pid_of("--partition", "1/2")  # the worker of thermo-1's partition
+        assert killed is not None
+        os.kill(killed, signal.SIGKILL)
+        for publisher in publishers:
+            publisher.send(3000, 2000)
+        assert all(publisher.all_acknowledged() for publisher in publishers)
+        for device in (devices.device, devices.other):
+            assert wait_for(lambda d=device: len(database.values(d)) == 5000, 60, 0.2), log.read_text()
+        time.sleep(1.0)  # nothing more arrives later either
+        for device in (devices.device, devices.other):
+            assert sorted(database.values(device)) == [float(n) for n in range(5000)]
+        assert "ingest worker process 1" in log.read_text()  # the supervisor started it again
+        assert _pid_of("--partition", "1/2") not in (None, killed)
+    finally:
+        for publisher in publishers:
+            publisher.close()
+        supervisor.terminate()
+        supervisor.wait(30)
+
+
+def test_two_partitions_split_the_devices_and_each_keeps_its_downlink(devices, two_workers, connect):
+    first, second = two_workers  # partition 0/2 has thermo-2, 1/2 has thermo-1
+    clients = {device: connect(device) for device in (devices.device, devices.other)}
+    for device, client in clients.items():
+        client.subscribe(topic(device, "rpc/request/+"))
+        for n in range(20):
+            client.publish(topic(device, "telemetry"), {"ts": now_ms() - 60_000 + n, "values": {"seq": n}})
+    for device in clients:
+        assert wait_for(lambda d=device: len(stored(d)) == 20)
+    # each message was evaluated by its device's worker only: the other one let it go at once
+    assert first.skipped == 20 and second.skipped == 20
+    commands = {device: services.send_rpc(device, "blink", {}) for device in clients}
+    for device, client in clients.items():
+        request = topic(device, f"rpc/request/{commands[device].rpc_id}")
+        assert client.received(request) == {"method": "blink", "params": {}}
+    time.sleep(1.5)  # both workers have polled the queue again: each request went out once
+    for device, client in clients.items():
+        assert len([t for t, _ in client.messages if "/rpc/request/" in t]) == 1
+        assert Downlink.objects.get(pk=commands[device].pk).status == "delivered"
+
+
+def test_a_worker_on_a_shared_subscription(devices, mosquitto, connect):
+    """The option for a broker that dispatches a share by publisher (EMQX's hash_clientid)."""
+    running = start_worker(mosquitto, shared=True)
+    try:
+        assert running.service.client_id == "linli-ingest-0"
+        client = connect(devices.device)
+        client.publish(topic(devices.device, "telemetry"), {"temperature": 21})
+        assert wait_for(lambda: [(k, n) for k, _, n in stored(devices.device)] == [("temperature", 21.0)])
+    finally:
+        running.stop()
+    with pytest.raises(ValueError, match="shared subscription"):
+        start_worker(mosquitto, shared=True, partition=(0, 2))
+
+
+def test_partition_option_is_checked():
+    assert parse_partition("1/3") == (1, 3)
+    for wrong in ("3/3", "1", "a/b", "-1/2"):
+        with pytest.raises(ValueError):
+            parse_partition(wrong)
+    # the same token always lands in the same partition, in every process (no per-process hash seed)
+    assert partition_of("THERMO1-token-0000001", 2) == 1 and partition_of("anything", 1) == 0
 
 
 def test_mosquitto_config_command_writes_every_device(devices, tmp_path, capsys):

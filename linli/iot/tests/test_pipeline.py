@@ -21,8 +21,14 @@ def test_authenticate_by_token(device):
     assert ref.id == device.pk and ref.region_code == GRID and ref.keys == ("temperature",)
     assert pipeline.authenticate("no-such-token") is None
     assert pipeline.authenticate("") is None
-    assert pipeline.device_by_id(device.pk).token == device.access_token
-    assert pipeline.device_by_id(10**9) is None
+
+
+def test_downlink_goes_to_the_device_or_to_the_gateway_that_speaks_for_it(device):
+    gateway = make_device(GRID, is_gateway=True)
+    child = make_device(GRID, name="Meter-7", gateway=gateway)
+    assert pipeline.downlink_route(device.pk) == (device.access_token, None)
+    assert pipeline.downlink_route(child.pk) == (gateway.access_token, "Meter-7")
+    assert pipeline.downlink_route(10**9) is None
 
 
 def test_duplicate_readings_are_stored_once(device):
