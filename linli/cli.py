@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     ingest = commands.add_parser("ingest", help="device MQTT gateway, or a worker behind an MQTT broker")
-    ingest.add_argument("action", nargs="?", choices=["run", "mosquitto-config"], default="run")
+    ingest.add_argument(
+        "action", nargs="?", choices=["run", "mosquitto-config", "end-sessions"], default="run"
+    )
     ingest.add_argument("--gateway", action="store_true", help="run the device gateway (the default)")
     ingest.add_argument("--host", default="127.0.0.1", help="gateway / Mosquitto listen address")
     ingest.add_argument("--port", type=int, default=1883, help="gateway / Mosquitto listen port")
@@ -158,25 +160,34 @@ def main(argv: list[str] | None = None) -> None:
         service.setup_logging()
         if args.action == "mosquitto-config":
             service.mosquitto_config(args.out, args.host, args.port)
+        elif args.action == "end-sessions" and not args.broker:
+            parser.error("end-sessions needs --broker URL")
         elif args.broker:
-            from linli.ingest.broker import parse_partition
+            from linli.ingest.broker import parse_partition, session_name
 
             try:
                 partition = parse_partition(args.partition)
             except ValueError as exc:
                 parser.error(str(exc))
-            if partition[1] > 1 and (args.processes > 1 or args.shared):
+            if args.action == "end-sessions":  # --processes N: all N partitions' sessions
+                if args.processes > 1:
+                    names = [session_name((i, args.processes)) for i in range(args.processes)]
+                else:
+                    names = [session_name(partition, args.worker_id)]
+                service.end_sessions(args.broker, names)
+            elif partition[1] > 1 and (args.processes > 1 or args.shared):
                 parser.error(
                     "--partition goes with neither --processes (which runs every partition) nor --shared"
                 )
-            service.run_broker(
-                args.broker,
-                args.worker_id,
-                downlink=not args.no_downlink,
-                partition=partition,
-                processes=args.processes,
-                shared=args.shared,
-            )
+            else:
+                service.run_broker(
+                    args.broker,
+                    args.worker_id,
+                    downlink=not args.no_downlink,
+                    partition=partition,
+                    processes=args.processes,
+                    shared=args.shared,
+                )
         else:
             service.run_gateway(args.host, args.port, processes=args.processes, reuse_port=args.reuse_port)
     elif args.command == "simulate":

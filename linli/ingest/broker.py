@@ -78,6 +78,25 @@ def parse_partition(text: str) -> tuple[int, int]:
     return index, count
 
 
+def session_name(partition: tuple[int, int] = (0, 1), worker_id: str | None = None) -> str:
+    """A worker's client id. Its session holds the partition's queued messages, so the name says which
+    partition of how many: a worker started with another count never takes over (and drops) a queue that was
+    split another way."""
+    if worker_id is None:
+        worker_id = "0" if partition[1] == 1 else f"{partition[0]}-of-{partition[1]}"
+    return f"linli-ingest-{worker_id}"
+
+
+async def end_sessions(url: str, client_ids: list[str]) -> None:
+    """End workers' persistent sessions, and the messages queued in them (after changing the partitions)."""
+    config = parse_url(url)
+    for client_id in client_ids:
+        client = await MqttClient.connect(
+            config["host"], config["port"], config["username"], config["password"], client_id=client_id
+        )  # clean start, session expiry 0: the broker drops the old session, and this one ends with it
+        await client.disconnect()
+
+
 def parse_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in ("mqtt", "tcp", ""):
@@ -115,11 +134,7 @@ class BrokerWorker:
         self.config = parse_url(url)
         self.partition = partition
         self.shared = shared
-        # The session holds this partition's queued messages: its name says which partition of how many, so
-        # a worker started with another count never takes over (and drops) a queue meant for another split.
-        if worker_id is None:
-            worker_id = "0" if partition[1] == 1 else f"{partition[0]}-of-{partition[1]}"
-        self.client_id = f"linli-ingest-{worker_id}"
+        self.client_id = session_name(partition, worker_id)
         self.skipped = 0  # messages of other partitions' devices
         self.downlink = downlink
         self.client: MqttClient | None = None

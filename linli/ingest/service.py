@@ -177,6 +177,14 @@ def run_broker(
     asyncio.run(broker_main(url, worker_id, downlink, partition, shared))
 
 
+def end_sessions(url: str, client_ids: list[str]) -> None:
+    from .broker import end_sessions
+
+    asyncio.run(end_sessions(url, client_ids))
+    for client_id in client_ids:
+        print(f"Ended the session {client_id} and the messages queued in it.")
+
+
 def mosquitto_config(out: str, host: str, port: int) -> None:
     from linli.iot import pipeline
 

@@ -34,6 +34,7 @@ __all__ = [
     "Reading",
     "authenticate",
     "downlink_route",
+    "authenticate_many",
     "downlink_delivered",
     "gateway_child",
     "get_attributes",
@@ -132,6 +133,13 @@ def authenticate(token: str) -> DeviceRef | None:
         return None
     device = Device.objects.filter(access_token=token).first()
     return _ref(device) if device is not None else None
+
+
+def authenticate_many(tokens: list[str]) -> dict[str, DeviceRef]:
+    """The devices of several tokens in one query (a reconnect storm, or broker mode's first messages);
+    unknown tokens are left out."""
+    wanted = [token for token in tokens if token and len(token) <= 64]
+    return {device.access_token: _ref(device) for device in Device.objects.filter(access_token__in=wanted)}
 
 
 def downlink_route(device_id: int) -> tuple[str, str | None] | None:

@@ -338,6 +338,44 @@ def test_a_worker_on_a_shared_subscription(devices, mosquitto, connect):
         start_worker(mosquitto, shared=True, partition=(0, 2))
 
 
+def test_end_sessions_drops_what_an_old_set_of_partitions_had_queued(devices, mosquitto, connect):
+    """After a move to another number of partitions, `linli ingest end-sessions` ends the old sessions."""
+    for worker in [start_worker(mosquitto, partition=(i, 2)) for i in range(2)]:
+        worker.stop()  # both sessions now exist, and queue what arrives while no worker is connected
+    client = connect(devices.device)  # thermo-1: partition 1 of 2
+    client.publish(topic(devices.device, "telemetry"), {"ts": now_ms() - 2000, "values": {"temperature": 20}})
+    worker = start_worker(mosquitto, partition=(1, 2))
+    assert wait_for(lambda: [n for _, _, n in stored(devices.device)] == [20.0])  # it was queued for it
+    worker.stop()
+    client.publish(topic(devices.device, "telemetry"), {"ts": now_ms() - 1000, "values": {"temperature": 21}})
+    ended = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "linli.cli",
+            "ingest",
+            "end-sessions",
+            "--broker",
+            mosquitto.url,
+            "--processes",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ended.returncode == 0, ended.stderr
+    assert "linli-ingest-0-of-2" in ended.stdout and "linli-ingest-1-of-2" in ended.stdout
+    worker = start_worker(mosquitto, partition=(1, 2))
+    try:
+        time.sleep(1.5)
+        assert [n for _, _, n in stored(devices.device)] == [20.0]  # the message queued for it went with it
+        client.publish(topic(devices.device, "telemetry"), {"temperature": 22})  # a new session from now on
+        assert wait_for(lambda: [n for _, _, n in stored(devices.device)] == [20.0, 22.0])
+    finally:
+        worker.stop()
+
+
 def test_partition_option_is_checked():
     assert parse_partition("1/3") == (1, 3)
     for wrong in ("3/3", "1", "a/b", "-1/2"):

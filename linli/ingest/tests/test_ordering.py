@@ -18,8 +18,9 @@ from django.db import connection
 
 from linli.ingest.front import Batcher, Front
 from linli.iot import pipeline
-from linli.iot.models import Alarm
+from linli.iot.models import Alarm, Telemetry
 from linli.iot.pipeline import Reading
+from linli.iot.testing import make_device
 
 from .conftest import wait_for
 
@@ -38,19 +39,21 @@ async def until(check, timeout: float = 10.0) -> None:
 
 
 class CountingSeam:
-    """The real seam, counting token lookups and making each take a moment."""
+    """The real seam, counting token lookups (and queries) and making each query take a moment."""
 
     def __init__(self, delay: float = 0.0):
         self.lookups: list[str] = []
+        self.queries = 0
         self.delay = delay
 
     def __getattr__(self, name):
         return getattr(pipeline, name)
 
-    def authenticate(self, token):
-        self.lookups.append(token)
+    def authenticate_many(self, tokens):
+        self.lookups += tokens
+        self.queries += 1
         time.sleep(self.delay)
-        return pipeline.authenticate(token)
+        return pipeline.authenticate_many(tokens)
 
 
 @pytest.mark.skipif(
@@ -160,3 +163,38 @@ def test_broker_worker_answers_from_an_expired_entry_and_looks_the_token_up_agai
     acked, handed_on = in_own_thread(run())
     assert handed_on == 2  # the second message did not wait for the 0.2 s lookup
     assert acked == [0, 0] and seam.lookups == [device.access_token] * 2
+
+
+def test_first_messages_of_many_devices_share_their_token_lookups(devices):
+    """Broker mode's first message of each of 300 devices (or 300 devices reconnecting to a gateway): tokens
+    asked for in one turn of the loop are looked up in one query, and each device's answer is its own."""
+    from linli.ingest.broker import BrokerWorker
+
+    region = devices.device.region_id
+    profile = devices.device.profile
+    many = [make_device(region, profile, access_token=f"MANY-token-{n:06d}") for n in range(300)]
+    seam = CountingSeam(delay=0.05)
+
+    async def run():
+        front = Front(max_delay=0.005)
+        front.pipeline = seam
+        worker = BrokerWorker(front, "mqtt://127.0.0.1:1", "many")
+        acked = []
+        for device in many:
+            worker._route(
+                device.access_token, "v1/devices/me/telemetry", b'{"temperature": 21}', acked.append
+            )
+        worker._route(
+            "NOT-a-device-token-000", "v1/devices/me/telemetry", b'{"temperature": 21}', acked.append
+        )
+        await until(lambda: len(acked) == 301)
+        await front.batcher.drain()
+        answers = [front.cached_device(device.access_token)[1].id for device in many]
+        front.close()
+        return acked, answers, front.rejected["unknown_token"]
+
+    acked, answers, unknown = in_own_thread(run())
+    assert seam.queries == 1 and len(seam.lookups) == 301
+    assert answers == [device.pk for device in many]
+    assert unknown == 1 and acked.count(0) == 300
+    assert wait_for(lambda: Telemetry.objects.filter(device__in=many).count() == 300)
