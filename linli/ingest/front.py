@@ -270,8 +270,9 @@ class Front:
         self._auth: dict = {}
         self._auth_pending: dict = {}  # token -> future of its lookup
         self._auth_queue: list[str] = []  # tokens to look up in the next query
-        self._children_pending: dict = {}
+        self._children_pending: dict = {}  # (gateway id, name), or a gateway id for all -> its lookup
         self._children: dict = {}  # (gateway id, child name) -> DeviceRef
+        self._children_loaded: set[int] = set()  # gateways whose children were all read at once
         self.rejected: Counter = Counter()
         self._connections: dict[int, bool] = {}  # device id -> connected, not yet written
         self._unreported: Counter = Counter()
@@ -414,6 +415,9 @@ class Front:
     async def child(self, gateway, name: str, device_type: str | None = None):
         key = (gateway.id, name)
         device = self._children.get(key)
+        if device is None and gateway.id not in self._children_loaded:
+            await self._load_children(gateway)  # all its known children in one query, once per gateway
+            device = self._children.get(key)
         if device is None:
             pending = self._children_pending.get(key)
             if pending is None:
@@ -430,6 +434,20 @@ class Front:
         if self.on_child is not None:
             self.on_child(gateway, device)
         return device
+
+    async def _load_children(self, gateway) -> None:
+        pending = self._children_pending.get(gateway.id)
+        if pending is None:
+            pending = self._children_pending[gateway.id] = self.call(self.pipeline.gateway_children, gateway)
+            try:
+                children = await pending
+            finally:
+                del self._children_pending[gateway.id]
+            for name, device in children.items():
+                self._children.setdefault((gateway.id, name), device)
+            self._children_loaded.add(gateway.id)
+        else:
+            await asyncio.shield(pending)
 
     # --- message routing ----------------------------------------------------------------------------------
 

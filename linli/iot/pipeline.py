@@ -35,6 +35,7 @@ __all__ = [
     "authenticate",
     "downlink_route",
     "authenticate_many",
+    "gateway_children",
     "downlink_delivered",
     "gateway_child",
     "get_attributes",
@@ -223,6 +224,11 @@ def _profile_for_type(device_type: str | None) -> DeviceProfile:
     kind = name if name in Kind.values else Kind.OTHER
     profile, _created = DeviceProfile.objects.get_or_create(name=name, defaults={"kind": kind})
     return profile
+
+
+def gateway_children(gateway: DeviceRef) -> dict[str, DeviceRef]:
+    """A gateway's devices by name, in one query (its first message would otherwise look each one up)."""
+    return {device.name: _ref(device) for device in Device.objects.filter(gateway_id=gateway.id)}
 
 
 def gateway_child(gateway: DeviceRef, name: str, device_type: str | None) -> DeviceRef:

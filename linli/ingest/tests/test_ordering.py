@@ -18,7 +18,7 @@ from django.db import connection
 
 from linli.ingest.front import Batcher, Front
 from linli.iot import pipeline
-from linli.iot.models import Alarm, Telemetry
+from linli.iot.models import Alarm, Device, Telemetry
 from linli.iot.pipeline import Reading
 from linli.iot.testing import make_device
 
@@ -198,3 +198,39 @@ def test_first_messages_of_many_devices_share_their_token_lookups(devices):
     assert answers == [device.pk for device in many]
     assert unknown == 1 and acked.count(0) == 300
     assert wait_for(lambda: Telemetry.objects.filter(device__in=many).count() == 300)
+
+
+def test_a_gateways_known_children_are_read_in_one_query(devices):
+    """A gateway speaking for 50 known devices (and one new): its first message reads its children at once,
+    not one query per child; the new one is created as before."""
+    gateway = devices.gateway
+    children = [
+        make_device(gateway.region_id, devices.profile, name=f"child-{n:03d}", gateway=gateway)
+        for n in range(50)
+    ]
+    calls = []
+
+    class Seam(CountingSeam):
+        def gateway_child(self, gateway, name, device_type):
+            calls.append(name)
+            return pipeline.gateway_child(gateway, name, device_type)
+
+        def gateway_children(self, gateway):
+            calls.append("all")
+            return pipeline.gateway_children(gateway)
+
+    ref = pipeline.authenticate(gateway.access_token)
+
+    async def run():
+        front = Front(max_delay=0.005)
+        front.pipeline = Seam()
+        found = await asyncio.gather(
+            *(front.child(ref, c.name) for c in children), front.child(ref, "child-new")
+        )
+        front.close()
+        return [device.id for device in found]
+
+    found = in_own_thread(run())
+    assert calls == ["all", "child-new"]
+    assert found[:50] == [child.pk for child in children]
+    assert Device.objects.get(pk=found[50]).gateway_id == gateway.pk
