@@ -617,6 +617,9 @@ def bench(args) -> list[dict]:
                     mode="gateway",
                     alarm_rate=alarm_rate,
                     children=children,
+                    # a gateway speaks for many devices: as many messages in flight as 10 devices have, so
+                    # 1,000 gateways have the same 20,000 outstanding as 10,000 devices
+                    inflight=base["inflight"] * (10 if children else 1),
                 ),
                 duration,
                 extra={

@@ -152,6 +152,13 @@ def test_gateway_topics_through_mosquitto(devices, worker, connect):
     child = wait_for(lambda: DeviceRow.objects.filter(name="Meter-9", gateway=devices.gateway).first())
     assert child is not None
     assert wait_for(lambda: stored(child) == [("volume_m3", ts, 1.5)])
+    # a command for the child goes to the gateway's topic, naming the child
+    gateway.subscribe(f"v1/gateway/{token}/rpc")
+    command = services.send_rpc(child, "closeValve", {"valve": 1})
+    assert gateway.received(f"v1/gateway/{token}/rpc") == {
+        "device": "Meter-9",
+        "data": {"id": command.rpc_id, "method": "closeValve", "params": {"valve": 1}},
+    }
 
 
 def test_alarm_from_a_message_through_mosquitto(devices, worker, connect):
