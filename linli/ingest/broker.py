@@ -185,10 +185,17 @@ class BrokerWorker:
                     max_inflight=1000,
                     on_packet=self._handle,
                 )
-                share = f"$share/{SHARE_GROUP}/" if self.shared else ""
-                reasons = await client.subscribe([(share + t, 1) for t in SUBSCRIPTIONS])
+                shared = [f"$share/{SHARE_GROUP}/{t}" for t in SUBSCRIPTIONS]
+                wanted, other = (
+                    (shared, list(SUBSCRIPTIONS)) if self.shared else (list(SUBSCRIPTIONS), shared)
+                )
+                reasons = await client.subscribe([(t, 1) for t in wanted])
                 if any(r > 1 for r in reasons):
                     raise ConnectionError(f"the broker refused the subscription: {reasons}")
+                if (
+                    client.session_present
+                ):  # a session kept from the other mode would deliver everything twice
+                    await client.unsubscribe(other)
             except (TimeoutError, OSError, ConnectionError) as exc:
                 log.warning("worker %s cannot connect: %r", self.client_id, exc)
                 await asyncio.sleep(delay)

@@ -194,6 +194,14 @@ class MqttClient(asyncio.Protocol):
         ack = await asyncio.wait_for(future, 30)
         return ack.reasons
 
+    async def unsubscribe(self, filters: list[str]) -> list[int]:
+        packet_id = self._packet_id()
+        future = asyncio.get_running_loop().create_future()
+        self.inflight[packet_id] = future
+        self.transport.write(codec.unsubscribe(packet_id, filters, self.version))
+        ack = await asyncio.wait_for(future, 30)
+        return ack.reasons
+
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until every QoS 1 message sent so far is acknowledged."""
         pending = [f for f in self.inflight.values() if not f.done()]

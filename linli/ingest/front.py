@@ -319,7 +319,7 @@ class Front:
             )
 
     def _looked_up(self, tokens: list[str], future) -> None:
-        error = future.exception()
+        error = asyncio.CancelledError() if future.cancelled() else future.exception()
         found = {} if error else future.result()
         now = time.monotonic()
         for token in tokens:

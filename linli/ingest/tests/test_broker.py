@@ -383,6 +383,23 @@ def test_end_sessions_drops_what_an_old_set_of_partitions_had_queued(devices, mo
         worker.stop()
 
 
+def test_a_session_kept_from_shared_mode_does_not_deliver_everything_twice(devices, mosquitto, connect):
+    """linli-ingest-0 was on the share before (as in earlier versions); now it has its own subscription."""
+    start_worker(mosquitto, shared=True).stop()  # its persistent session keeps the $share subscription
+    running = start_worker(mosquitto)
+    try:
+        client = connect(devices.device)
+        for n in range(5):
+            client.publish(
+                topic(devices.device, "telemetry"), {"ts": now_ms() - 10_000 + n, "values": {"seq": n}}
+            )
+        assert wait_for(lambda: len(stored(devices.device)) == 5)
+        time.sleep(0.5)
+        assert running.front.messages == 5  # each message reached the worker once
+    finally:
+        running.stop()
+
+
 def test_partition_option_is_checked():
     assert parse_partition("1/3") == (1, 3)
     for wrong in ("3/3", "1", "a/b", "-1/2"):
