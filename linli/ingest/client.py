@@ -187,18 +187,17 @@ class MqttClient(asyncio.Protocol):
         return future
 
     async def subscribe(self, filters: list[tuple[str, int]]) -> list[int]:
-        packet_id = self._packet_id()
-        future = asyncio.get_running_loop().create_future()
-        self.inflight[packet_id] = future
-        self.transport.write(codec.subscribe(packet_id, filters, self.version))
-        ack = await asyncio.wait_for(future, 30)
-        return ack.reasons
+        return await self._acknowledged(lambda packet_id: codec.subscribe(packet_id, filters, self.version))
 
     async def unsubscribe(self, filters: list[str]) -> list[int]:
+        return await self._acknowledged(lambda packet_id: codec.unsubscribe(packet_id, filters, self.version))
+
+    async def _acknowledged(self, packet) -> list[int]:
+        """Send a SUBSCRIBE or UNSUBSCRIBE (`packet(packet_id)`) and return its acknowledgement's reasons."""
         packet_id = self._packet_id()
         future = asyncio.get_running_loop().create_future()
         self.inflight[packet_id] = future
-        self.transport.write(codec.unsubscribe(packet_id, filters, self.version))
+        self.transport.write(packet(packet_id))
         ack = await asyncio.wait_for(future, 30)
         return ack.reasons
 
