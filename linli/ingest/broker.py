@@ -37,6 +37,7 @@ log = logging.getLogger("linli.ingest.broker")
 SHARE_GROUP = "linli"
 DOWN_PROPERTY = ("linli", "down")
 SUBSCRIPTIONS = ("v1/devices/+/#", "v1/gateway/+/#")
+SHARED_SUBSCRIPTIONS = tuple(f"$share/{SHARE_GROUP}/{t}" for t in SUBSCRIPTIONS)
 SESSION_EXPIRY = 7 * 24 * 3600
 RECEIVE_MAXIMUM = 20_000
 
@@ -134,12 +135,14 @@ class BrokerWorker:
         self.config = parse_url(url)
         self.partition = partition
         self.shared = shared
+        self._subscriptions, self._other_subscriptions = (
+            (SHARED_SUBSCRIPTIONS, SUBSCRIPTIONS) if shared else (SUBSCRIPTIONS, SHARED_SUBSCRIPTIONS)
+        )
         self.client_id = session_name(partition, worker_id)
         self.skipped = 0  # messages of other partitions' devices
         self.downlink = downlink
         self.client: MqttClient | None = None
         self.connected = asyncio.Event()
-        self._delivered: set[int] = set()
         self._cursor = 0
         self._tasks: list = []
         self._stopping = False
@@ -167,8 +170,8 @@ class BrokerWorker:
     async def _stay_connected(self) -> None:
         """Connect with the persistent session, subscribe, and reconnect whenever the connection drops.
 
-        Quickly (0.1 s, at most 1 s apart): a restarted broker delivers messages for the shared subscription
-        only once a member is back, and devices reconnect and publish within a second."""
+        Quickly (0.1 s, at most 1 s apart): devices reconnect to a restarted broker and publish within a
+        second, and what they send waits in the broker until this worker is back."""
         delay = 0.1
         while not self._stopping:
             try:
@@ -185,17 +188,12 @@ class BrokerWorker:
                     max_inflight=1000,
                     on_packet=self._handle,
                 )
-                shared = [f"$share/{SHARE_GROUP}/{t}" for t in SUBSCRIPTIONS]
-                wanted, other = (
-                    (shared, list(SUBSCRIPTIONS)) if self.shared else (list(SUBSCRIPTIONS), shared)
-                )
-                reasons = await client.subscribe([(t, 1) for t in wanted])
+                reasons = await client.subscribe([(t, 1) for t in self._subscriptions])
                 if any(r > 1 for r in reasons):
                     raise ConnectionError(f"the broker refused the subscription: {reasons}")
-                if (
-                    client.session_present
-                ):  # a session kept from the other mode would deliver everything twice
-                    await client.unsubscribe(other)
+                # a session kept from the other mode (shared or not) would deliver every message twice
+                if client.session_present:
+                    await client.unsubscribe(list(self._other_subscriptions))
             except (TimeoutError, OSError, ConnectionError) as exc:
                 log.warning("worker %s cannot connect: %r", self.client_id, exc)
                 await asyncio.sleep(delay)
@@ -298,7 +296,6 @@ class BrokerWorker:
         except (TimeoutError, ConnectionError):
             return  # not marked delivered: published again from the queue
         if downlink_id is not None and ack.reason < 0x80:
-            self._delivered.add(downlink_id)
             self.front.fire(self.front.pipeline.downlink_delivered, downlink_id)
 
     async def _poll_downlink(self, interval: float = 0.5) -> None:
@@ -306,20 +303,20 @@ class BrokerWorker:
         broker queues them for devices with a persistent session); a gateway's children get theirs on the
         gateway's topics."""
         pipeline = self.front.pipeline
-        routes: dict[int, tuple[str, str | None] | None] = {}  # device id -> (token, child name)
+        routes: dict[
+            int, tuple[str, str | None] | None
+        ] = {}  # device id -> (token, child name); None: deleted
         index, count = self.partition
         while True:
             await asyncio.sleep(interval)
             try:
                 batch = await self.front.call(pipeline.pending_downlink, self._cursor, 1000)
+                unknown = {downlink.device_id for downlink in batch} - routes.keys()
+                if unknown:
+                    found = await self.front.call(pipeline.downlink_routes, unknown)
+                    routes.update((device_id, found.get(device_id)) for device_id in unknown)
                 for downlink in batch:
                     self._cursor = max(self._cursor, downlink.id)
-                    if downlink.id in self._delivered:
-                        continue
-                    if downlink.device_id not in routes:
-                        routes[downlink.device_id] = await self.front.call(
-                            pipeline.downlink_route, downlink.device_id
-                        )
                     route = routes[downlink.device_id]
                     if route is None or partition_of(route[0], count) != index:
                         continue  # a deleted device, or another partition's

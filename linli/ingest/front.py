@@ -270,7 +270,8 @@ class Front:
         self._auth: dict = {}
         self._auth_pending: dict = {}  # token -> future of its lookup
         self._auth_queue: list[str] = []  # tokens to look up in the next query
-        self._children_pending: dict = {}  # (gateway id, name), or a gateway id for all -> its lookup
+        self._children_pending: dict = {}  # (gateway id, child name) -> its lookup
+        self._gateways_pending: dict = {}  # gateway id -> the lookup of all its children
         self._children: dict = {}  # (gateway id, child name) -> DeviceRef
         self._children_loaded: set[int] = set()  # gateways whose children were all read at once
         self.rejected: Counter = Counter()
@@ -289,10 +290,19 @@ class Front:
 
     def fire(self, fn, *args) -> None:
         """A seam call whose result nobody waits for (connection state, counters); errors are logged."""
-        future = self.call(fn, *args)
-        future.add_done_callback(
-            lambda f: f.exception() and log.error("%s failed: %r", fn.__name__, f.exception())
-        )
+        self.call(fn, *args).add_done_callback(_log_failure)
+
+    def background(self, coro) -> None:
+        """Run a coroutine nobody waits for (a cache refresh, a Redis write); errors are logged."""
+        self.loop.create_task(coro).add_done_callback(_log_failure)
+
+    async def _single_flight(self, pending: dict, key, fn, *args):
+        """One seam call per key at a time: callers asking for the same key meanwhile share its result."""
+        future = pending.get(key)
+        if future is None:
+            future = pending[key] = self.call(fn, *args)
+            future.add_done_callback(lambda _done: pending.pop(key, None))
+        return await asyncio.shield(future)
 
     async def authenticate(self, token: str):
         cached = self._auth.get(token)
@@ -345,8 +355,7 @@ class Front:
             return False, None
         device, expires = cached
         if expires <= time.monotonic() and token not in self._auth_pending:
-            task = self.loop.create_task(self.authenticate(token))
-            task.add_done_callback(_log_failure)
+            self.background(self.authenticate(token))
         return True, device
 
     def reject(self, reason: str, count: int = 1) -> None:
@@ -416,38 +425,22 @@ class Front:
         key = (gateway.id, name)
         device = self._children.get(key)
         if device is None and gateway.id not in self._children_loaded:
-            await self._load_children(gateway)  # all its known children in one query, once per gateway
+            # all its known children in one query, once per gateway (not one lookup per child)
+            children = await self._single_flight(
+                self._gateways_pending, gateway.id, self.pipeline.gateway_children, gateway
+            )
+            for child_name, known in children.items():
+                self._children.setdefault((gateway.id, child_name), known)
+            self._children_loaded.add(gateway.id)
             device = self._children.get(key)
         if device is None:
-            pending = self._children_pending.get(key)
-            if pending is None:
-                pending = self._children_pending[key] = self.call(
-                    self.pipeline.gateway_child, gateway, name, device_type
-                )
-                try:
-                    device = await pending
-                finally:
-                    del self._children_pending[key]
-                self._children[key] = device
-            else:
-                device = await asyncio.shield(pending)
+            device = await self._single_flight(
+                self._children_pending, key, self.pipeline.gateway_child, gateway, name, device_type
+            )
+            self._children[key] = device
         if self.on_child is not None:
             self.on_child(gateway, device)
         return device
-
-    async def _load_children(self, gateway) -> None:
-        pending = self._children_pending.get(gateway.id)
-        if pending is None:
-            pending = self._children_pending[gateway.id] = self.call(self.pipeline.gateway_children, gateway)
-            try:
-                children = await pending
-            finally:
-                del self._children_pending[gateway.id]
-            for name, device in children.items():
-                self._children.setdefault((gateway.id, name), device)
-            self._children_loaded.add(gateway.id)
-        else:
-            await asyncio.shield(pending)
 
     # --- message routing ----------------------------------------------------------------------------------
 
@@ -626,7 +619,7 @@ def _close_db(barrier) -> None:
 
 def _log_failure(future) -> None:
     if not future.cancelled() and future.exception() is not None:
-        log.error("seam call failed: %r", future.exception())
+        log.error("background call failed: %r", future.exception(), exc_info=future.exception())
 
 
 def _int_suffix(topic: str) -> int:

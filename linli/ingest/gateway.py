@@ -26,7 +26,6 @@ from .front import (
     PROVISION_RESPONSE,
     UNKNOWN_TOKEN,
     Front,
-    _log_failure,
 )
 from .shared import CONNECTED_TTL, SharedSessions
 
@@ -442,12 +441,11 @@ class DeviceGateway:
     def save_session(self, session: Session) -> None:
         if self.shared is None or not session.persistent or session.device is None:
             return
-        task = asyncio.get_running_loop().create_task(
+        self.front.background(
             self.shared.save(
                 session.client_id, session.device.id, session.subscriptions, session.expiry + CONNECTED_TTL
             )
         )
-        task.add_done_callback(_log_failure)
 
     def taken_over(self, client_id: str, at: float) -> None:
         """Another gateway process accepted this client id: close our connection with it, drop the session."""
@@ -499,10 +497,7 @@ class DeviceGateway:
         if session.persistent:
             session.gone_at = time.monotonic()
             if self.shared is not None:
-                task = asyncio.get_running_loop().create_task(
-                    self.shared.away(session.client_id, session.expiry)
-                )
-                task.add_done_callback(_log_failure)
+                self.front.background(self.shared.away(session.client_id, session.expiry))
         else:
             self.sessions.pop(session.client_id, None)
 

@@ -105,6 +105,3 @@ class SharedSessions:
     async def away(self, client_id: str, expiry: int) -> None:
         """The device disconnected: its persistent session lasts `expiry` seconds more."""
         await self.redis.expire(self._key(client_id), max(1, expiry))
-
-    async def forget(self, client_id: str) -> None:
-        await self.redis.delete(self._key(client_id))

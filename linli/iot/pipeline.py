@@ -33,7 +33,7 @@ __all__ = [
     "Downlink",
     "Reading",
     "authenticate",
-    "downlink_route",
+    "downlink_routes",
     "authenticate_many",
     "gateway_children",
     "downlink_delivered",
@@ -130,10 +130,7 @@ def valid_token(token) -> bool:
 
 
 def authenticate(token: str) -> DeviceRef | None:
-    if not token or len(token) > 64:
-        return None
-    device = Device.objects.filter(access_token=token).first()
-    return _ref(device) if device is not None else None
+    return authenticate_many([token]).get(token)
 
 
 def authenticate_many(tokens: list[str]) -> dict[str, DeviceRef]:
@@ -143,15 +140,17 @@ def authenticate_many(tokens: list[str]) -> dict[str, DeviceRef]:
     return {device.access_token: _ref(device) for device in Device.objects.filter(access_token__in=wanted)}
 
 
-def downlink_route(device_id: int) -> tuple[str, str | None] | None:
-    """Where a device's downlink goes: the token whose topics carry it, and the device's name when a gateway
-    speaks for it (the message then goes to the gateway's topics, naming the device)."""
-    device = Device.objects.select_related("gateway").filter(pk=device_id).first()
-    if device is None:
-        return None
-    if device.gateway_id is not None:
-        return device.gateway.access_token, device.name
-    return device.access_token, None
+def downlink_routes(device_ids) -> dict[int, tuple[str, str | None]]:
+    """Where each device's downlink goes, in one query: the token whose topics carry it, and the device's name
+    when a gateway speaks for it (the message then goes to the gateway's topics, naming the device). Deleted
+    devices are left out."""
+    rows = Device.objects.filter(pk__in=list(device_ids)).values_list(
+        "pk", "access_token", "name", "gateway__access_token"
+    )
+    return {
+        pk: (gateway_token, name) if gateway_token is not None else (token, None)
+        for pk, token, name, gateway_token in rows
+    }
 
 
 def sweep() -> dict[str, int]:

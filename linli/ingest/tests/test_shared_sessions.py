@@ -92,27 +92,17 @@ def test_a_client_id_connecting_to_another_process_takes_its_session_over(device
             second.close()
 
 
-def test_a_clean_session_elsewhere_starts_empty(devices, two_gateways):
+@pytest.mark.parametrize("second", ["clean start, same device", "persistent, another device"])
+def test_a_stored_session_goes_neither_to_a_clean_start_nor_to_another_device(devices, two_gateways, second):
     a, b = (running.service for running in two_gateways)
-    token = devices.device.access_token
-    first = Device(a.port, token, mqtt.MQTTv5, client_id="thermo-1", clean=False, expiry=3600)
-    first.subscribe("v1/devices/me/attributes")
-    first.close()
-    second = Device(b.port, token, mqtt.MQTTv5, client_id="thermo-1", clean=True)
-    try:
-        assert not second.connack[2].session_present
-        assert b.sessions["thermo-1"].subscriptions == {}
-    finally:
-        second.close()
-
-
-def test_another_devices_stored_session_is_never_handed_over(devices, two_gateways):
-    a, b = (running.service for running in two_gateways)
-    persistent = {"client_id": "shared-id", "clean": False, "expiry": 60}
+    persistent = {"client_id": "shared-id", "clean": False, "expiry": 3600}
     first = Device(a.port, devices.device.access_token, mqtt.MQTTv5, **persistent)
     first.subscribe("v1/devices/me/attributes")
     first.close()
-    other = Device(b.port, devices.other.access_token, mqtt.MQTTv5, **persistent)
+    if second == "clean start, same device":
+        other = Device(b.port, devices.device.access_token, mqtt.MQTTv5, client_id="shared-id", clean=True)
+    else:
+        other = Device(b.port, devices.other.access_token, mqtt.MQTTv5, **persistent)
     try:
         assert not other.connack[2].session_present
         assert b.sessions["shared-id"].subscriptions == {}

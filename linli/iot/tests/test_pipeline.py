@@ -26,9 +26,10 @@ def test_authenticate_by_token(device):
 def test_downlink_goes_to_the_device_or_to_the_gateway_that_speaks_for_it(device):
     gateway = make_device(GRID, is_gateway=True)
     child = make_device(GRID, name="Meter-7", gateway=gateway)
-    assert pipeline.downlink_route(device.pk) == (device.access_token, None)
-    assert pipeline.downlink_route(child.pk) == (gateway.access_token, "Meter-7")
-    assert pipeline.downlink_route(10**9) is None
+    routes = pipeline.downlink_routes([device.pk, child.pk, 10**9])
+    assert routes[device.pk] == (device.access_token, None)
+    assert routes[child.pk] == (gateway.access_token, "Meter-7")
+    assert 10**9 not in routes
 
 
 def test_duplicate_readings_are_stored_once(device):
